@@ -1,0 +1,173 @@
+//! Every Redis key name of a queue, built in one place. Lua builds the same names from `Q`
+//! (see `lua/README.md`); nothing else in the project spells a key.
+
+use crate::error::Error;
+use std::fmt;
+
+/// The key prefix used when none is given. Several applications can share one Redis by
+/// choosing different prefixes.
+pub const DEFAULT_PREFIX: &str = "homing";
+
+/// The consumer group every inbox and the overflow carry.
+pub const GROUP: &str = "homing";
+
+/// A validated queue name: 1–64 of `[A-Za-z0-9_.-]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueueName(String);
+
+impl QueueName {
+    /// The longest queue name, in bytes.
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates `name`; the error says which rule it broke.
+    pub fn new(name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        check_name("queue name", &name, Self::MAX_LEN)?;
+        Ok(Self(name))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for QueueName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+/// Checks the `[A-Za-z0-9_.-]{1,max}` rule shared by queue names, prefixes and worker names.
+pub(crate) fn check_name(what: &'static str, name: &str, max: usize) -> Result<(), Error> {
+    let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
+    let reason = if name.is_empty() || name.len() > max {
+        format!("must be 1-{max} bytes, got {}", name.len())
+    } else if let Some(c) = bad {
+        format!("may hold only A-Z a-z 0-9 _ . - but has {c:?}")
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName { what, name: name.to_string(), reason })
+}
+
+/// The keys of one queue: `Q` = `<prefix>:{<queue>}`. The braces are the Redis Cluster hash
+/// tag, so every key of a queue lives in one slot and every script is single-slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keys {
+    base: String,
+    queue: QueueName,
+}
+
+impl Keys {
+    /// Keys of `queue` under `prefix` (validated like a queue name).
+    pub fn new(prefix: &str, queue: &QueueName) -> Result<Self, Error> {
+        check_name("key prefix", prefix, 64)?;
+        Ok(Self { base: format!("{prefix}:{{{queue}}}"), queue: queue.clone() })
+    }
+
+    /// Keys of `queue` under [`DEFAULT_PREFIX`].
+    pub fn with_default_prefix(queue: &QueueName) -> Self {
+        Self { base: format!("{DEFAULT_PREFIX}:{{{queue}}}"), queue: queue.clone() }
+    }
+
+    /// The queue these keys belong to.
+    pub fn queue(&self) -> &QueueName {
+        &self.queue
+    }
+
+    /// `Q` itself, the base every key starts with.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `Q:meta`: protocol version and queue settings.
+    pub fn meta(&self) -> String {
+        format!("{}:meta", self.base)
+    }
+
+    /// `Q:workers`: worker id → liveness deadline (ms, Redis clock).
+    pub fn workers(&self) -> String {
+        format!("{}:workers", self.base)
+    }
+
+    /// `Q:capacity`: worker id → concurrency (0 while draining).
+    pub fn capacity(&self) -> String {
+        format!("{}:capacity", self.base)
+    }
+
+    /// `Q:inbox:<worker>`: the stream a worker owns.
+    pub fn inbox(&self, worker: &str) -> String {
+        format!("{}:inbox:{worker}", self.base)
+    }
+
+    /// `Q:overflow`: the shared stream any worker may take from.
+    pub fn overflow(&self) -> String {
+        format!("{}:overflow", self.base)
+    }
+
+    /// `Q:pin:<session>`: the session's owner.
+    pub fn pin(&self, session: &str) -> String {
+        format!("{}:pin:{session}", self.base)
+    }
+
+    /// `Q:delayed`: retries and scheduled jobs by due time.
+    pub fn delayed(&self) -> String {
+        format!("{}:delayed", self.base)
+    }
+
+    /// `Q:dead`: dead letters.
+    pub fn dead(&self) -> String {
+        format!("{}:dead", self.base)
+    }
+
+    /// `Q:ingress`: envelopes pushed with `LPUSH` by producers that only have a Redis client.
+    pub fn ingress(&self) -> String {
+        format!("{}:ingress", self.base)
+    }
+
+    /// `Q:reply:<producer>`: results for a producer waiting on its jobs.
+    pub fn reply(&self, producer: &str) -> String {
+        format!("{}:reply:{producer}", self.base)
+    }
+
+    /// `Q:idem:<key>`: the job id enqueued under an idempotency key.
+    pub fn idem(&self, key: &str) -> String {
+        format!("{}:idem:{key}", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = Keys::with_default_prefix(&QueueName::new("chat").unwrap());
+        assert_eq!(keys.meta(), "homing:{chat}:meta");
+        assert_eq!(keys.inbox("w-1"), "homing:{chat}:inbox:w-1");
+        assert_eq!(keys.pin("s1"), "homing:{chat}:pin:s1");
+        assert_eq!(keys.idem("k"), "homing:{chat}:idem:k");
+        let custom = Keys::new("app", &QueueName::new("q").unwrap()).unwrap();
+        assert_eq!(custom.overflow(), "app:{q}:overflow");
+    }
+
+    #[test]
+    fn queue_names_are_checked() {
+        assert!(QueueName::new("a.b-c_9").is_ok());
+        let err = QueueName::new("").unwrap_err().to_string();
+        assert_eq!(err, "invalid queue name \"\": must be 1-64 bytes, got 0");
+        let err = QueueName::new("bad name").unwrap_err().to_string();
+        assert_eq!(err, "invalid queue name \"bad name\": may hold only A-Z a-z 0-9 _ . - but has ' '");
+        assert!(QueueName::new("x".repeat(65)).is_err());
+        assert!(QueueName::new("{tag}").is_err());
+        assert!(Keys::new("", &QueueName::new("q").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! `init`: write a queue's settings if absent (first writer wins) and check the protocol.
+
+use super::{items, script_spec, Lua, ScriptSpec};
+use crate::error::Error;
+use crate::keys::Keys;
+use crate::settings::QueueSettings;
+use crate::stream::text;
+use redis::aio::ConnectionLike;
+use std::collections::HashMap;
+
+pub(super) static SPEC: ScriptSpec = script_spec!("init",
+    includes: ["settings"],
+    keys: ["meta"],
+    argv: ["mode", "settings"]);
+static LUA: Lua = Lua::new(&SPEC);
+
+/// Whether `init` may overwrite stored settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitMode {
+    /// Write only if the queue has no settings yet.
+    Create,
+    /// Overwrite the stored settings.
+    Update,
+}
+
+/// The outcome of `init`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Initialised {
+    /// True when this call wrote the settings.
+    pub written: bool,
+    /// The settings now stored, which every script uses.
+    pub settings: QueueSettings,
+}
+
+/// Writes `settings` per `mode` and returns what is stored.
+pub async fn init<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    mode: InitMode,
+    settings: &QueueSettings,
+) -> Result<Initialised, Error> {
+    settings.validate()?;
+    let flat: Vec<String> = settings.to_fields().into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect();
+    let json = format!(
+        "[{}]",
+        flat.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",")
+    );
+    let mode = match mode {
+        InitMode::Create => "create",
+        InitMode::Update => "update",
+    };
+    let v = LUA.run(conn, &[&keys.meta()], &[mode.as_bytes(), json.as_bytes()]).await?;
+    let mut it = items("init", v, 1)?.into_iter();
+    let written = super::int(&it.next().unwrap_or_default())? == 1;
+    let mut fields = HashMap::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        fields.insert(text(k)?, text(v)?);
+    }
+    Ok(Initialised { written, settings: QueueSettings::from_fields(&fields)? })
+}
+
+/// Reads the stored settings; `None` when the queue has none yet. A stored protocol version
+/// other than this build's is [`Error::ProtocolMismatch`].
+pub async fn load_settings<C: ConnectionLike>(conn: &mut C, keys: &Keys) -> Result<Option<QueueSettings>, Error> {
+    let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(keys.meta()).query_async(conn).await?;
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    QueueSettings::from_fields(&fields).map(Some)
+}

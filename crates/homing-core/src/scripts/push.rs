@@ -1,0 +1,113 @@
+//! `push`: enqueue one job (idempotency key, delay, or route); `push_many` pipelines many.
+
+use super::{is_noscript, items, script_spec, Lua, ScriptSpec};
+use crate::error::{malformed, Error};
+use crate::ids::JobId;
+use crate::keys::Keys;
+use crate::route::Route;
+use crate::stream::text;
+use redis::aio::ConnectionLike;
+use redis::Value;
+use std::time::Duration;
+
+pub(super) static SPEC: ScriptSpec = script_spec!("push",
+    includes: ["settings", "route"],
+    keys: ["meta"],
+    argv: ["id", "session", "payload", "delay_ms", "key", "key_ttl_ms", "reply_to", "max_attempts"]);
+static LUA: Lua = Lua::new(&SPEC);
+
+/// One job to push, already validated by the caller (the script checks again).
+#[derive(Clone, Debug)]
+pub struct PushArgs<'a> {
+    /// The new job's id.
+    pub id: &'a JobId,
+    /// The affinity key.
+    pub session: &'a str,
+    /// The payload bytes.
+    pub payload: &'a [u8],
+    /// Run no earlier than this from now (zero: route now).
+    pub delay: Duration,
+    /// Idempotency key, remembered for `key_ttl`.
+    pub key: Option<&'a str>,
+    /// How long the idempotency key is remembered.
+    pub key_ttl: Duration,
+    /// The producer waiting for the result.
+    pub reply_to: Option<&'a str>,
+    /// Per-job override of the queue's max_attempts.
+    pub max_attempts: Option<u32>,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// The job id; for a duplicate, the id first pushed under the key.
+    pub id: JobId,
+    /// Where the job went.
+    pub route: Route,
+}
+
+struct Encoded {
+    delay_ms: String,
+    key_ttl_ms: String,
+    max_attempts: String,
+}
+
+fn encode(a: &PushArgs<'_>) -> Encoded {
+    Encoded {
+        delay_ms: a.delay.as_millis().to_string(),
+        key_ttl_ms: a.key_ttl.as_millis().to_string(),
+        max_attempts: a.max_attempts.unwrap_or(0).to_string(),
+    }
+}
+
+fn argv<'a>(a: &'a PushArgs<'a>, e: &'a Encoded) -> [&'a [u8]; 8] {
+    [
+        a.id.as_str().as_bytes(),
+        a.session.as_bytes(),
+        a.payload,
+        e.delay_ms.as_bytes(),
+        a.key.unwrap_or("").as_bytes(),
+        e.key_ttl_ms.as_bytes(),
+        a.reply_to.unwrap_or("").as_bytes(),
+        e.max_attempts.as_bytes(),
+    ]
+}
+
+fn parse(v: Value) -> Result<Pushed, Error> {
+    let mut it = items("push", v, 2)?.into_iter();
+    let id = JobId::parse(text(it.next().unwrap_or(Value::Nil))?).map_err(|e| malformed(e.to_string()))?;
+    let route = text(it.next().unwrap_or(Value::Nil))?.parse()?;
+    Ok(Pushed { id, route })
+}
+
+/// Pushes one job: returns its id and route.
+pub async fn push<C: ConnectionLike>(conn: &mut C, keys: &Keys, args: &PushArgs<'_>) -> Result<Pushed, Error> {
+    let e = encode(args);
+    parse(LUA.run(conn, &[&keys.meta()], &argv(args, &e)).await?)
+}
+
+/// Pushes many jobs in one pipeline (one round trip). Each job gets its own result, so one
+/// refused job does not fail the others; a lost connection fails the whole call.
+pub async fn push_many<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    jobs: &[PushArgs<'_>],
+) -> Result<Vec<Result<Pushed, Error>>, Error> {
+    let meta = keys.meta();
+    let encoded: Vec<Encoded> = jobs.iter().map(encode).collect();
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for (a, e) in jobs.iter().zip(&encoded) {
+        pipe.add_command(LUA.cmd(&[&meta], &argv(a, e)));
+    }
+    for round in 0..2 {
+        let replies: Vec<redis::RedisResult<Value>> = pipe.query_async(conn).await?;
+        if round == 0 && replies.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
+            // Every command named the same unknown script, so none ran: load it and resend.
+            LUA.load(conn).await?;
+            continue;
+        }
+        return Ok(replies.into_iter().map(|r| r.map_err(Error::from).and_then(parse)).collect());
+    }
+    unreachable!("the second round always returns")
+}

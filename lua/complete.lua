@@ -1,0 +1,37 @@
+--[[
+  complete: acknowledge a finished job; a successful first job stamps the session's owner.
+  Includes: settings, entry
+  KEYS[1] meta          hash     Q:meta
+  KEYS[2] stream        stream   where the entry was read (an inbox or the overflow)
+  ARGV[1] entry_id               stream entry id
+  ARGV[2] worker                 this worker's id (its consumer name)
+  ARGV[3] session                the job's session
+  Returns: {"ok"|"stale", stamped 0|1, on_owner 0|1}: stale if the entry is no longer pending
+           to this worker (it was reclaimed), and then nothing is written; on_owner is 1 when
+           this worker already owned the session (the job ran warm)
+  Errors:  HOMING_NO_QUEUE, HOMING_PROTOCOL
+]]
+local entry_id, worker, session = ARGV[1], ARGV[2], ARGV[3]
+local cfg = homing_settings(KEYS[1])
+
+if not homing_is_pending_to(KEYS[2], entry_id, worker) then
+  return {'stale', 0, 0}
+end
+homing_ack(KEYS[2], entry_id)
+if cfg.affinity == 'off' then
+  return {'ok', 0, 0}
+end
+
+local Q = homing_base(KEYS[1])
+local pin = Q .. ':pin:' .. session
+local owner = redis.call('GET', pin)
+if owner == worker then
+  redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
+  return {'ok', 0, 1}
+end
+if owner and homing_alive(Q, owner, homing_now()) then
+  return {'ok', 0, 0}
+end
+-- First writer wins: the pin is absent or its owner is dead, and only a success gets here.
+redis.call('SET', pin, worker, 'PX', cfg.pin_ttl_ms)
+return {'ok', 1, 0}

@@ -1,0 +1,63 @@
+--[[
+  hand_back: graceful shutdown. `drain` stops routing to the worker and moves its unstarted inbox
+  entries to the overflow; `leave` (after in-flight jobs finished) moves whatever is left,
+  deletes the inbox and the consumer, and deregisters the worker.
+  Includes: settings
+  KEYS[1] meta          hash     Q:meta
+  KEYS[2] workers       zset     Q:workers
+  KEYS[3] capacity      hash     Q:capacity
+  KEYS[4] inbox         stream   the worker's inbox
+  KEYS[5] overflow      stream   Q:overflow
+  ARGV[1] worker                 the worker's id
+  ARGV[2] phase                  `drain` or `leave`
+  Returns: the number of entries moved to the overflow
+  Errors:  HOMING_BAD_ARG    unknown phase
+           HOMING_NO_QUEUE, HOMING_PROTOCOL
+]]
+local worker, phase = ARGV[1], ARGV[2]
+homing_settings(KEYS[1])
+if phase ~= 'drain' and phase ~= 'leave' then
+  return redis.error_reply('HOMING_BAD_ARG phase must be drain or leave, got ' .. tostring(phase))
+end
+
+-- Capacity 0 first: from here on the route spills this worker's sessions instead of queueing.
+redis.call('HSET', KEYS[3], worker, 0)
+local moved = 0
+if phase == 'drain' then
+  if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
+  -- Undelivered entries are those after the group's cursor; reading them as this consumer and
+  -- acking them in the same script moves them without a window where they are in two places.
+  local read = redis.call('XREADGROUP', 'GROUP', 'homing', worker, 'STREAMS', KEYS[4], '>')
+  if read then
+    for _, e in ipairs(read[1][2]) do
+      redis.call('XADD', KEYS[5], '*', unpack(e[2]))
+      redis.call('XACK', KEYS[4], 'homing', e[1])
+      redis.call('XDEL', KEYS[4], e[1])
+      moved = moved + 1
+    end
+  end
+  return moved
+end
+
+for _, e in ipairs(redis.call('XRANGE', KEYS[4], '-', '+')) do
+  redis.call('XADD', KEYS[5], '*', unpack(e[2]))
+  moved = moved + 1
+end
+redis.call('DEL', KEYS[4])
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  -- Overflow entries still pending to this worker (jobs it could not finish in time) go back
+  -- as new entries: deleting the consumer alone would leave them delivered to no one.
+  for _, p in ipairs(redis.call('XPENDING', KEYS[5], 'homing', '-', '+', 10000, worker)) do
+    local r = redis.call('XRANGE', KEYS[5], p[1], p[1])
+    if #r == 1 then
+      redis.call('XADD', KEYS[5], '*', unpack(r[1][2]))
+      moved = moved + 1
+    end
+    redis.call('XACK', KEYS[5], 'homing', p[1])
+    redis.call('XDEL', KEYS[5], p[1])
+  end
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[5], 'homing', worker)
+end
+redis.call('ZREM', KEYS[2], worker)
+redis.call('HDEL', KEYS[3], worker)
+return moved

@@ -1,0 +1,54 @@
+--[[
+  include/route: the pin-or-spill rule (DESIGN §3), shared by push, promote and every re-route.
+  `fields` is the flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`).
+  Returns the route word: hit | new | spill:busy | spill:dead | off | shadow:hit | shadow:miss.
+]]
+local function homing_route(Q, cfg, now, session, fields)
+  local overflow = Q .. ':overflow'
+  if cfg.affinity == 'off' then
+    redis.call('XADD', overflow, '*', unpack(fields))
+    return 'off'
+  end
+  local pin = Q .. ':pin:' .. session
+  local owner = redis.call('GET', pin)
+  local route, inbox = 'new', nil
+  if owner then
+    if not homing_alive(Q, owner, now) then
+      -- A dead owner's pin goes now, so the next successful run stamps a live owner.
+      redis.call('DEL', pin)
+      route = 'spill:dead'
+    else
+      inbox = Q .. ':inbox:' .. owner
+      local capacity = tonumber(redis.call('HGET', Q .. ':capacity', owner) or '0')
+      if capacity == 0 or redis.call('XLEN', inbox) >= capacity + cfg.max_waiting then
+        route = 'spill:busy'
+      else
+        route = 'hit'
+      end
+    end
+  end
+  if cfg.affinity == 'shadow' then
+    redis.call('XADD', overflow, '*', unpack(fields))
+    if route == 'hit' then return 'shadow:hit' end
+    return 'shadow:miss'
+  end
+  if route == 'hit' then
+    redis.call('XADD', inbox, '*', unpack(fields))
+    redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
+  else
+    redis.call('XADD', overflow, '*', unpack(fields))
+  end
+  return route
+end
+
+-- Delayed jobs are stored whole in Q:delayed as a MessagePack map of the stream fields.
+local function homing_fields_from_map(job)
+  local fields = {'id', job.id, 's', job.s, 'p', job.p, 'a', tostring(job.a), 't', tostring(job.t)}
+  for _, name in ipairs({'r', 'k', 'm'}) do
+    if job[name] then
+      table.insert(fields, name)
+      table.insert(fields, tostring(job[name]))
+    end
+  end
+  return fields
+end

@@ -1,0 +1,25 @@
+--[[
+  promote: move due jobs from the delayed set through the route.
+  Includes: settings, route
+  KEYS[1] meta          hash     Q:meta
+  ARGV[1] limit                  at most this many jobs per call (1-10000)
+  Returns: the number of jobs moved
+  Errors:  HOMING_BAD_ARG    limit out of range
+           HOMING_NO_QUEUE, HOMING_PROTOCOL
+]]
+local limit = tonumber(ARGV[1])
+local cfg = homing_settings(KEYS[1])
+if not limit or limit < 1 or limit > 10000 then
+  return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
+end
+
+local Q = homing_base(KEYS[1])
+local now = homing_now()
+local delayed = Q .. ':delayed'
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
+for _, member in ipairs(due) do
+  redis.call('ZREM', delayed, member)
+  local job = cmsgpack.unpack(member)
+  homing_route(Q, cfg, now, job.s, homing_fields_from_map(job))
+end
+return #due
