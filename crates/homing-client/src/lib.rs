@@ -1,1 +1,8 @@
+#![doc = include_str!("../README.md")]
 
+mod options;
+mod producer;
+
+pub use homing_core::{AffinityMode, Error, JobId, QueueName, Route, SpillReason};
+pub use options::{ProducerOptions, PushOptions};
+pub use producer::{Producer, Receipt};

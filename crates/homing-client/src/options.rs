@@ -1,0 +1,60 @@
+//! Options for connecting a producer and for one push, each default with its reason.
+
+use std::time::Duration;
+
+/// How a [`crate::Producer`] connects.
+#[derive(Clone, Debug)]
+pub struct ProducerOptions {
+    /// Key prefix; must match the workers'. Default `homing`.
+    pub prefix: String,
+    /// How long one Redis call may take before it fails with a retryable error. Default 2 s:
+    /// well above a push's sub-millisecond cost, short enough that a caller stuck behind a dead
+    /// Redis hears about it quickly (redis-rs's own 500 ms default trips on a busy server).
+    pub response_timeout: Duration,
+}
+
+impl Default for ProducerOptions {
+    fn default() -> Self {
+        Self { prefix: homing_core::keys::DEFAULT_PREFIX.to_string(), response_timeout: Duration::from_secs(2) }
+    }
+}
+
+/// Options for one push. `PushOptions::default()` routes at once with no key.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// Run no earlier than this from now. Default none.
+    pub delay: Option<Duration>,
+    /// Idempotency key: a second push with the same key within `key_ttl` enqueues nothing and
+    /// returns the first job's id. Default none.
+    pub key: Option<String>,
+    /// How long an idempotency key is remembered. Default (when `None`) 24 h: longer than any
+    /// producer's retry loop, short enough that keys do not pile up in Redis.
+    pub key_ttl: Option<Duration>,
+    /// Attempts before this job is dead-lettered, overriding the queue's `max_attempts`.
+    pub max_attempts: Option<u32>,
+    /// A job id chosen by the caller (1–64 bytes) instead of a generated one.
+    pub id: Option<String>,
+}
+
+impl PushOptions {
+    /// The idempotency key's default lifetime.
+    pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Delays the job by `delay`.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Overrides the queue's `max_attempts` for this job.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+}

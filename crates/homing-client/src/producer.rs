@@ -1,0 +1,175 @@
+//! The producer: validates input, pushes jobs through the `push` script, reports routes.
+//! It reconnects on its own (redis-rs `ConnectionManager`); a push during an outage returns a
+//! retryable error, never a silent drop.
+
+use crate::options::{ProducerOptions, PushOptions};
+use homing_core::job::{check_session, encode};
+use homing_core::scripts::{self, PushArgs, Pushed};
+use homing_core::{Error, JobId, Keys, QueueName, QueueSettings, Route};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use std::sync::OnceLock;
+
+/// What a push did: the job's id and where it went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The job id; for [`Route::Duplicate`], the id first pushed under the key.
+    pub id: JobId,
+    /// `hit`, `new`, `spill` with its reason, `off`, `shadow`, `delayed` or `duplicate`.
+    pub route: Route,
+}
+
+impl From<Pushed> for Receipt {
+    fn from(p: Pushed) -> Self {
+        Self { id: p.id, route: p.route }
+    }
+}
+
+/// Pushes jobs to one queue. Cheap to clone: clones share one multiplexed connection.
+#[derive(Clone)]
+pub struct Producer {
+    conn: ConnectionManager,
+    keys: Keys,
+    settings: std::sync::Arc<OnceLock<QueueSettings>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("queue", self.keys.queue()).finish()
+    }
+}
+
+impl Producer {
+    /// Connects to `url` for `queue` with default options.
+    pub async fn connect(url: &str, queue: &str) -> Result<Self, Error> {
+        Self::connect_with(url, queue, ProducerOptions::default()).await
+    }
+
+    /// Connects with explicit options. Fails on a protocol mismatch; a queue whose first
+    /// worker has not started yet is fine (pushes then fail retryably until it has).
+    pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
+        let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.response_timeout))
+            .set_number_of_retries(2);
+        let mut conn = ConnectionManager::new_with_config(client, config).await?;
+        let settings = std::sync::Arc::new(OnceLock::new());
+        if let Some(s) = scripts::load_settings(&mut conn, &keys).await? {
+            let _ = settings.set(s);
+        }
+        Ok(Self { conn, keys, settings })
+    }
+
+    /// The queue's keys (for inspection and tests).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Pushes a typed payload, encoded with MessagePack.
+    pub async fn push<T: Serialize + ?Sized>(&self, session: &str, payload: &T) -> Result<Receipt, Error> {
+        self.push_raw_with(session, &encode(payload)?, PushOptions::default()).await
+    }
+
+    /// Pushes a typed payload with options (delay, idempotency key, max attempts).
+    pub async fn push_with<T: Serialize + ?Sized>(
+        &self,
+        session: &str,
+        payload: &T,
+        options: PushOptions,
+    ) -> Result<Receipt, Error> {
+        self.push_raw_with(session, &encode(payload)?, options).await
+    }
+
+    /// Pushes raw payload bytes.
+    pub async fn push_raw(&self, session: &str, payload: &[u8]) -> Result<Receipt, Error> {
+        self.push_raw_with(session, payload, PushOptions::default()).await
+    }
+
+    /// Pushes raw payload bytes with options.
+    pub async fn push_raw_with(&self, session: &str, payload: &[u8], options: PushOptions) -> Result<Receipt, Error> {
+        let id = job_id(&options)?;
+        self.check(session, payload).await?;
+        let args = args(&id, session, payload, &options);
+        let mut conn = self.conn.clone();
+        Ok(scripts::push(&mut conn, &self.keys, &args).await?.into())
+    }
+
+    /// Pushes many typed jobs in one pipeline. The outer error is a failed round trip (nothing
+    /// can be assumed pushed); each inner result is that job's own outcome.
+    pub async fn push_many<S: AsRef<str>, T: Serialize>(
+        &self,
+        jobs: &[(S, T)],
+    ) -> Result<Vec<Result<Receipt, Error>>, Error> {
+        let encoded: Vec<(&str, Vec<u8>)> =
+            jobs.iter().map(|(s, p)| Ok((s.as_ref(), encode(p)?))).collect::<Result<_, Error>>()?;
+        self.push_many_raw(&encoded).await
+    }
+
+    /// Pushes many raw jobs in one pipeline; see [`Producer::push_many`].
+    pub async fn push_many_raw<S: AsRef<str>, P: AsRef<[u8]>>(
+        &self,
+        jobs: &[(S, P)],
+    ) -> Result<Vec<Result<Receipt, Error>>, Error> {
+        let options = PushOptions::default();
+        let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
+        let mut out: Vec<Option<Result<Receipt, Error>>> = Vec::with_capacity(jobs.len());
+        let mut batch = Vec::with_capacity(jobs.len());
+        for ((session, payload), id) in jobs.iter().zip(&ids) {
+            match self.check(session.as_ref(), payload.as_ref()).await {
+                Ok(()) => {
+                    out.push(None);
+                    batch.push(args(id, session.as_ref(), payload.as_ref(), &options));
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let mut conn = self.conn.clone();
+        let mut pushed = scripts::push_many(&mut conn, &self.keys, &batch).await?.into_iter();
+        Ok(out
+            .into_iter()
+            .map(|slot| slot.unwrap_or_else(|| pushed.next().expect("one reply per job").map(Receipt::from)))
+            .collect())
+    }
+
+    /// Local checks that give a typed error before a round trip; the script checks again for
+    /// producers in other languages.
+    async fn check(&self, session: &str, payload: &[u8]) -> Result<(), Error> {
+        check_session(session)?;
+        let max = match self.settings.get() {
+            Some(s) => s.max_payload,
+            None => {
+                let mut conn = self.conn.clone();
+                match scripts::load_settings(&mut conn, &self.keys).await? {
+                    Some(s) => self.settings.get_or_init(|| s).max_payload,
+                    None => QueueSettings::default().max_payload,
+                }
+            }
+        };
+        if payload.len() > max {
+            return Err(Error::PayloadTooLarge { size: payload.len(), max });
+        }
+        Ok(())
+    }
+}
+
+fn job_id(options: &PushOptions) -> Result<JobId, Error> {
+    match &options.id {
+        Some(id) => JobId::parse(id.clone()),
+        None => Ok(JobId::new()),
+    }
+}
+
+fn args<'a>(id: &'a JobId, session: &'a str, payload: &'a [u8], o: &'a PushOptions) -> PushArgs<'a> {
+    PushArgs {
+        id,
+        session,
+        payload,
+        delay: o.delay.unwrap_or_default(),
+        key: o.key.as_deref(),
+        key_ttl: o.key_ttl.unwrap_or(PushOptions::DEFAULT_KEY_TTL),
+        reply_to: None,
+        max_attempts: o.max_attempts,
+    }
+}

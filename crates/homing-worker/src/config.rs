@@ -1,0 +1,115 @@
+//! Worker configuration: every setting with its default and why. The binary maps flags and
+//! environment variables onto this struct; the library never reads the environment.
+
+use crate::error::Error;
+use homing_core::QueueSettings;
+use std::time::Duration;
+
+/// How a worker connects, how much it runs at once, and its timings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Redis URL. Default `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// Queue name. Default `default`.
+    pub queue: String,
+    /// Key prefix; producers must use the same. Default `homing`.
+    pub prefix: String,
+    /// The worker's name; its id is `<name>-<random suffix>`, new at every start. Default
+    /// `worker`; the binary uses the host name (the pod name on Kubernetes).
+    pub name: String,
+    /// Jobs run at once. Default 8: enough to overlap I/O-bound handlers (model calls, HTTP)
+    /// on a small pod; raise it when `homing_jobs_routed_total{reason="busy"}` climbs while CPU
+    /// is idle, lower it for CPU-bound handlers.
+    pub concurrency: u32,
+    /// How often the worker renews its liveness deadline. Default 1 s: a third of
+    /// `liveness_ttl`, so two heartbeats may be lost before the worker counts as dead.
+    pub heartbeat_interval: Duration,
+    /// How long after its last heartbeat a worker counts as dead, its pins released at the
+    /// next push. Default 3 s: Temporal's sticky queues take 5–10 s to fall back, BullMQ 30–60 s;
+    /// lower means faster failover but more false deaths under GC or network pauses.
+    pub liveness_ttl: Duration,
+    /// The longest one job may run; past it the handler is cancelled and the job retried.
+    /// Default 5 min: far above a chat turn or an inference call, low enough to free a slot
+    /// held by a hung dependency.
+    pub job_timeout: Duration,
+    /// How long an idle worker's blocking read waits before checking for shutdown. New jobs
+    /// wake it at once, so this only bounds how long `run` takes to notice shutdown when idle.
+    /// Default 1 s.
+    pub idle_block: Duration,
+    /// How often maintenance runs (promoting due delayed jobs). Default 100 ms: a delayed job
+    /// or retry starts at most this late.
+    pub maintenance_interval: Duration,
+    /// How long `run` waits for in-flight jobs after shutdown before handing them back.
+    /// Default 30 s: Kubernetes' default termination grace period.
+    pub shutdown_grace: Duration,
+    /// Settings written to `Q:meta` if the queue has none yet (first writer wins); otherwise
+    /// the stored ones are used and a difference is logged.
+    pub queue_settings: QueueSettings,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: "redis://127.0.0.1:6379".to_string(),
+            queue: "default".to_string(),
+            prefix: homing_core::keys::DEFAULT_PREFIX.to_string(),
+            name: "worker".to_string(),
+            concurrency: 8,
+            heartbeat_interval: Duration::from_secs(1),
+            liveness_ttl: Duration::from_secs(3),
+            job_timeout: Duration::from_secs(300),
+            idle_block: Duration::from_secs(1),
+            maintenance_interval: Duration::from_millis(100),
+            shutdown_grace: Duration::from_secs(30),
+            queue_settings: QueueSettings::default(),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// A default config for `queue` on `redis_url`.
+    pub fn new(redis_url: impl Into<String>, queue: impl Into<String>) -> Self {
+        Self { redis_url: redis_url.into(), queue: queue.into(), ..Self::default() }
+    }
+
+    /// Checks ranges and relations; the error names the setting and the fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.concurrency == 0 || self.concurrency > 10_000 {
+            return bad(format!("concurrency must be 1-10000, got {}", self.concurrency));
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval * 2 > self.liveness_ttl {
+            return bad(format!(
+                "heartbeat_interval ({:?}) must be > 0 and at most half of liveness_ttl ({:?}), or a healthy worker looks dead",
+                self.heartbeat_interval, self.liveness_ttl
+            ));
+        }
+        if self.job_timeout.is_zero() {
+            return bad("job_timeout must be > 0".to_string());
+        }
+        if self.idle_block < Duration::from_millis(10) || self.maintenance_interval < Duration::from_millis(10) {
+            return bad("idle_block and maintenance_interval must be at least 10 ms".to_string());
+        }
+        self.queue_settings.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        WorkerConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn heartbeat_must_fit_twice_in_liveness() {
+        let c = WorkerConfig { heartbeat_interval: Duration::from_secs(2), ..Default::default() };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.starts_with("invalid worker config: heartbeat_interval (2s) must be > 0 and at most half"), "{err}");
+        let c = WorkerConfig { concurrency: 0, ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().to_string(), "invalid worker config: concurrency must be 1-10000, got 0");
+    }
+}

@@ -1,0 +1,116 @@
+//! Running one job: decode it, call the handler under `job_timeout` in its own task (a panic
+//! is a retryable failure, never the worker's death), then complete or fail it in Redis.
+
+use crate::handler::{Handler, HandlerError};
+use crate::metrics::{JOBS_FINISHED, JOBS_STARTED, JOBS_WARM, JOB_RUN_SECONDS, JOB_WAIT_SECONDS, PINS_STAMPED};
+use crate::worker::{with_retries, Ctx, Source};
+use homing_core::scripts::{self, Failure};
+use homing_core::stream::StreamEntry;
+use homing_core::Job;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn, Instrument};
+
+/// Why a job did not complete.
+enum Failed {
+    Handler(HandlerError),
+    Malformed(String),
+}
+
+/// Aborts the handler's task if the job task itself is cancelled (shutdown past its grace).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs one claimed entry to its end; the permit frees the slot when this returns.
+pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: StreamEntry, _slot: OwnedSemaphorePermit) {
+    let job = match Job::from_fields(&entry.fields) {
+        Ok(job) => job,
+        Err(e) => {
+            warn!(worker = %ctx.id, entry = %entry.id, source = source.as_str(), error = %e, "malformed entry: dead-lettering it");
+            finish(&ctx, source, &entry.id, "", Err(Failed::Malformed(e.to_string()))).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("job", queue = %ctx.keys.queue(), job_id = %job.id, session = %job.session,
+        attempt = job.attempt, source = source.as_str());
+    run_job(ctx, source, entry.id, job).instrument(span).await
+}
+
+async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String, job: Job) {
+    metrics::counter!(JOBS_STARTED, "source" => source.as_str()).increment(1);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    metrics::histogram!(JOB_WAIT_SECONDS).record(now_ms.saturating_sub(job.enqueued_at_ms) as f64 / 1000.0);
+    let session = job.session.clone();
+    let started = Instant::now();
+    let outcome = call_handler(&ctx, job).await.map_err(Failed::Handler);
+    metrics::histogram!(JOB_RUN_SECONDS).record(started.elapsed().as_secs_f64());
+    finish(&ctx, source, &entry_id, &session, outcome).await;
+}
+
+async fn call_handler<H: Handler>(ctx: &Arc<Ctx<H>>, job: Job) -> Result<Vec<u8>, HandlerError> {
+    let c = ctx.clone();
+    let mut task = AbortOnDrop(tokio::spawn(async move { c.handler.handle(job).await }));
+    let limit = ctx.config.job_timeout;
+    match tokio::time::timeout(limit, &mut task.0).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) if e.is_panic() => Err(HandlerError::retry(format!("handler panicked: {}", panic_text(e.into_panic())))),
+        Ok(Err(e)) => Err(HandlerError::retry(format!("handler task was cancelled: {e}"))),
+        Err(_) => Err(HandlerError::retry(format!("job_timeout of {limit:?} passed; the handler was cancelled"))),
+    }
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map_or_else(|| "non-text panic".to_string(), |s| s.to_string()),
+    }
+}
+
+async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, session: &str, outcome: Result<Vec<u8>, Failed>) {
+    let (keys, stream, worker) = (&ctx.keys, ctx.stream(source), ctx.id.as_str());
+    let failure = match outcome {
+        Ok(_output) => {
+            let done = with_retries(ctx, "complete", |mut c| async move {
+                Ok(scripts::complete(&mut c, keys, stream, entry_id, worker, session).await?)
+            })
+            .await;
+            let Some(done) = done else { return };
+            let outcome = if done.stale { "stale" } else { "ok" };
+            metrics::counter!(JOBS_FINISHED, "outcome" => outcome).increment(1);
+            if done.on_owner {
+                metrics::counter!(JOBS_WARM).increment(1);
+            }
+            if done.stamped {
+                metrics::counter!(PINS_STAMPED).increment(1);
+            }
+            debug!(outcome, stamped = done.stamped, on_owner = done.on_owner, "job finished");
+            return;
+        }
+        Err(f) => f,
+    };
+    let (dead_reason, error) = match failure {
+        Failed::Handler(e) if e.is_fatal() => (Some("fatal"), e.message().to_string()),
+        Failed::Handler(e) => (None, e.message().to_string()),
+        Failed::Malformed(m) => (Some("malformed"), m),
+    };
+    let error = error.as_str();
+    let failed = with_retries(ctx, "fail", |mut c| async move {
+        Ok(scripts::fail(&mut c, keys, stream, entry_id, worker, fastrand::f64(), dead_reason, error).await?)
+    })
+    .await;
+    let outcome = match failed {
+        Some(Failure::Retry { .. }) => "retry",
+        Some(Failure::Dead { .. }) => "dead",
+        Some(Failure::Stale) => "stale",
+        None => return,
+    };
+    metrics::counter!(JOBS_FINISHED, "outcome" => outcome).increment(1);
+    warn!(outcome, error, "job failed");
+}

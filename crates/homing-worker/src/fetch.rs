@@ -1,0 +1,116 @@
+//! The fetch loop: with `free` slots, claim inbox entries first, then overflow ones, in one
+//! script call; when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
+//! connection. Each entry runs as its own task under a concurrency permit.
+
+use crate::error::Error;
+use crate::execute;
+use crate::handler::Handler;
+use crate::worker::{Ctx, Source};
+use deadpool_redis::Connection;
+use homing_core::scripts;
+use homing_core::stream::{parse_read_reply, StreamEntry};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// Runs until `stop` turns true; returns the in-flight job tasks for `run` to await.
+/// A fetch is never cancelled half-way: an entry claimed from Redis is always run.
+pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
+    let mut tasks = JoinSet::new();
+    let mut blocking: Option<Connection> = None;
+    let mut failing = false;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        while tasks.try_join_next().is_some() {}
+        if *stop.borrow() {
+            break;
+        }
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = stop.changed() => break,
+        };
+        let free = 1 + slots.available_permits() as u32;
+        match next_batch(&ctx, &mut blocking, free).await {
+            Ok(entries) => {
+                if failing {
+                    info!(worker = %ctx.id, "fetching again");
+                    failing = false;
+                }
+                delay = Duration::from_millis(50);
+                let mut first = Some(first);
+                for (source, entry) in entries {
+                    let permit = match first.take() {
+                        Some(p) => p,
+                        None => slots.clone().acquire_owned().await.expect("the semaphore is never closed"),
+                    };
+                    tasks.spawn(execute::run(ctx.clone(), source, entry, permit));
+                }
+            }
+            Err(e) => {
+                drop(first);
+                metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
+                blocking = None;
+                ctx.conns.reset_shared_on(&e);
+                if !failing {
+                    warn!(worker = %ctx.id, error = %e, "fetch failed; retrying with backoff");
+                    failing = true;
+                }
+                if is_nogroup(&e) {
+                    let _ = ctx.ensure_groups().await;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => break,
+                }
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    tasks
+}
+
+fn is_nogroup(e: &Error) -> bool {
+    matches!(e, Error::Core(homing_core::Error::Redis(r)) if r.code() == Some("NOGROUP"))
+}
+
+async fn next_batch<H>(
+    ctx: &Ctx<H>,
+    blocking: &mut Option<Connection>,
+    free: u32,
+) -> Result<Vec<(Source, StreamEntry)>, Error> {
+    let mut conn = ctx.conns.shared().await?;
+    let fetched = scripts::fetch(&mut conn, &ctx.keys, ctx.id.as_str(), free).await?;
+    if !fetched.inbox.is_empty() || !fetched.overflow.is_empty() {
+        let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
+        return Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect());
+    }
+    if blocking.is_none() {
+        *blocking = Some(ctx.conns.dedicated().await?);
+    }
+    let conn = blocking.as_mut().expect("just set");
+    // COUNT 1 per stream: this read only wakes the loop; the next fetch takes the rest.
+    let reply: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(homing_core::keys::GROUP)
+        .arg(ctx.id.as_str())
+        .arg("COUNT")
+        .arg(1)
+        .arg("BLOCK")
+        .arg(ctx.config.idle_block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(&ctx.inbox)
+        .arg(&ctx.overflow)
+        .arg(">")
+        .arg(">")
+        .query_async(conn)
+        .await?;
+    let mut out = Vec::new();
+    for (stream, entries) in parse_read_reply(reply)? {
+        let source = if stream == ctx.inbox { Source::Inbox } else { Source::Overflow };
+        out.extend(entries.into_iter().map(|e| (source, e)));
+    }
+    Ok(out)
+}
