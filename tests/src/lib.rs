@@ -1,1 +1,42 @@
+//! Test harness: a real `redis-server` (shared per run, or `REDIS_URL`), private servers for
+//! tests that restart Redis, in-process workers that can be stopped or crashed, and a recorder
+//! of which worker ran which job.
 
+pub mod recorder;
+pub mod server;
+pub mod workers;
+
+pub use recorder::{Recorder, Run};
+pub use server::{redis_url, RedisServer};
+pub use workers::TestWorker;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A queue name no other test uses, so tests share one Redis without interfering.
+pub fn fresh_queue(label: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A plain multiplexed connection for assertions.
+pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}

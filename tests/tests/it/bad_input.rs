@@ -1,0 +1,80 @@
+//! Bad input gets a typed error whose message says what to fix; scripts refuse it too, for
+//! producers in other languages.
+
+use crate::{config_with, setup};
+use homing_client::{Error, Producer};
+use homing_core::scripts::{self, PushArgs};
+use homing_core::{JobId, QueueSettings};
+use homing_tests::{conn, fresh_queue, redis_url, TestWorker};
+use redis::AsyncCommands;
+use std::time::Duration;
+
+#[tokio::test]
+async fn invalid_queue_names_are_refused_with_the_rule() {
+    let err = Producer::connect(&redis_url(), "no spaces").await.unwrap_err();
+    assert!(err.is_bad_input());
+    assert_eq!(err.to_string(), "invalid queue name \"no spaces\": may hold only A-Z a-z 0-9 _ . - but has ' '");
+}
+
+#[tokio::test]
+async fn sessions_outside_1_to_256_bytes_are_refused() {
+    let (url, queue, producer) = setup("session").await;
+    let _w = TestWorker::start(config_with(&url, &queue, "a", QueueSettings::default()), |_job| async {
+        Ok::<_, homing_worker::HandlerError>(())
+    });
+    let err = producer.push("", "x").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidSession { len: 0 }));
+    assert!(err.to_string().contains("must be 1-256 bytes, got 0"));
+    let long = "s".repeat(257);
+    assert!(matches!(producer.push(&long, "x").await.unwrap_err(), Error::InvalidSession { len: 257 }));
+    assert!(producer.push(&"s".repeat(256), "x").await.is_ok());
+}
+
+#[tokio::test]
+async fn payloads_over_the_limit_are_refused_locally_and_by_the_script() {
+    let (url, queue, producer) = setup("payload").await;
+    let settings = QueueSettings { max_payload: 1024, ..Default::default() };
+    let _w = TestWorker::start(config_with(&url, &queue, "a", settings), |_job| async {
+        Ok::<_, homing_worker::HandlerError>(())
+    });
+    let err = producer.push_raw("s", &[0u8; 1025]).await.unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { size: 1025, max: 1024 }), "{err}");
+    assert!(err.to_string().contains("store large data elsewhere"));
+    assert!(producer.push_raw("s", &[0u8; 1024]).await.is_ok());
+
+    // A producer that skips the Rust checks meets the script's.
+    let mut c = conn(&url).await;
+    let id = JobId::new();
+    let args = |session, payload| PushArgs {
+        id: &id, session, payload, delay: Duration::ZERO, key: None, key_ttl: Duration::from_secs(1),
+        reply_to: None, max_attempts: None,
+    };
+    let err = scripts::push(&mut c, producer.keys(), &args("s", &[0u8; 2000])).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid argument: payload is 2000 bytes, over the queue max_payload of 1024");
+    let err = scripts::push(&mut c, producer.keys(), &args("", b"x")).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid argument: session must be 1-256 bytes, got 0");
+}
+
+#[tokio::test]
+async fn a_queue_without_settings_and_a_protocol_mismatch_are_explained() {
+    let url = redis_url();
+    let queue = fresh_queue("noqueue");
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let err = producer.push("s", "x").await.unwrap_err();
+    assert!(matches!(err, Error::QueueNotInitialised(_)));
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("start a worker or run `homing queue init` first"), "{err}");
+
+    let _: () = conn(&url).await.hset(producer.keys().meta(), "version", "99").await.unwrap();
+    let err = Producer::connect(&url, &queue).await.unwrap_err();
+    assert!(matches!(err, Error::ProtocolMismatch(_)), "{err}");
+    assert_eq!(err.to_string(), "protocol mismatch: queue speaks protocol 99, this build speaks 1: upgrade the older side");
+    let err = producer.push("s", "x").await.unwrap_err();
+    assert!(matches!(err, Error::ProtocolMismatch(_)), "{err}");
+    let err = homing_worker::Worker::new(crate::config(&url, &queue, "a"), |_job| async {
+        Ok::<_, homing_worker::HandlerError>(())
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("queue speaks protocol 99"), "{err}");
+}

@@ -1,0 +1,141 @@
+//! Retries with growing backoff, dead letters, fatal errors, panics and malformed entries.
+
+use crate::{config_with, recording, setup, wait_runs};
+use homing_core::QueueSettings;
+use homing_tests::{conn, wait_for, Recorder, TestWorker};
+use homing_worker::{HandlerError, Job};
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Entry = (String, HashMap<String, String>);
+
+async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<Entry> {
+    wait_for(&format!("{n} dead letters"), Duration::from_secs(15), || async {
+        let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(key).await.unwrap();
+        let entries: Vec<Entry> = r
+            .ids
+            .into_iter()
+            .map(|e| {
+                let fields = e.map.iter().map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap())).collect();
+                (e.id, fields)
+            })
+            .collect();
+        (entries.len() >= n).then_some(entries)
+    })
+    .await
+}
+
+fn fast_backoff(max_attempts: u32) -> QueueSettings {
+    QueueSettings {
+        max_attempts,
+        backoff_base: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(10),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn retries_back_off_longer_each_time_then_dead_letter_with_the_error() {
+    let (url, queue, producer) = setup("retry").await;
+    let rec = Recorder::default();
+    let r = rec.clone();
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(4)), move |job: Job| {
+        r.record("a", &job);
+        let attempt = job.attempt;
+        async move { Err::<(), _>(HandlerError::retry(format!("upstream down (attempt {attempt})"))) }
+    });
+    let receipt = producer.push("s", "x").await.unwrap();
+    let runs = wait_runs(&rec, 4).await;
+    assert_eq!(runs.iter().map(|r| r.attempt).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    // The retry after attempt n waits at least base * 2^n / 2 (equal jitter), so the lower
+    // bounds double: 100 ms, 200 ms, 400 ms.
+    for n in 0..3 {
+        let gap = runs[n + 1].at - runs[n].at;
+        let floor = Duration::from_millis(100 << n);
+        assert!(gap >= floor, "retry {} came after {gap:?}, before its backoff floor {floor:?}", n + 1);
+    }
+    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
+    let fields = &dead[0].1;
+    assert_eq!(fields["id"], receipt.id.as_str());
+    assert_eq!(fields["reason"], "max_attempts");
+    assert_eq!(fields["error"], "upstream down (attempt 3)");
+    assert_eq!(fields["a"], "3");
+    assert_eq!(fields["worker"], w.id.as_str());
+    assert_eq!(rec.runs().len(), 4, "no fifth attempt");
+    w.stop();
+}
+
+#[tokio::test]
+async fn a_fatal_error_dead_letters_at_once() {
+    let (url, queue, producer) = setup("fatal").await;
+    let rec = Recorder::default();
+    let r = rec.clone();
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(5)), move |job: Job| {
+        r.record("a", &job);
+        async { Err::<(), _>(HandlerError::fatal("invalid prompt")) }
+    });
+    let receipt = producer.push("s", "x").await.unwrap();
+    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
+    assert_eq!(dead[0].1["reason"], "fatal");
+    assert_eq!(dead[0].1["error"], "invalid prompt");
+    assert_eq!(dead[0].1["id"], receipt.id.as_str());
+    assert_eq!(rec.runs_of(receipt.id.as_str()).len(), 1);
+    let delayed: u64 = conn(&url).await.zcard(producer.keys().delayed()).await.unwrap();
+    assert_eq!(delayed, 0);
+    w.stop();
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_retried_and_the_worker_survives() {
+    let (url, queue, producer) = setup("panic").await;
+    let rec = Recorder::default();
+    let r = rec.clone();
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(3)), move |job: Job| {
+        r.record("a", &job);
+        let explode = job.attempt == 0 && job.decode::<String>().unwrap() == "boom";
+        async move {
+            if explode {
+                panic!("handler bug");
+            }
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let boom = producer.push("s1", "boom").await.unwrap();
+    let runs = wait_for("the retry of the panicked job", Duration::from_secs(10), || {
+        let runs = rec.runs_of(boom.id.as_str());
+        async move { (runs.len() == 2).then_some(runs) }
+    })
+    .await;
+    assert_eq!(runs[1].attempt, 1);
+    let next = producer.push("s2", "fine").await.unwrap();
+    wait_for("a later job", Duration::from_secs(5), || {
+        let n = rec.runs_of(next.id.as_str()).len();
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    let dead: u64 = conn(&url).await.xlen(producer.keys().dead()).await.unwrap();
+    assert_eq!(dead, 0);
+    w.stop();
+}
+
+#[tokio::test]
+async fn a_malformed_entry_is_dead_lettered_and_the_worker_goes_on() {
+    let (url, queue, producer) = setup("malformed").await;
+    let rec = Recorder::default();
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(3)), recording("a", &rec));
+    let overflow = producer.keys().overflow();
+    let _: String = conn(&url).await.xadd(&overflow, "*", &[("id", "bad-1"), ("s", "s")]).await.unwrap();
+    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
+    assert_eq!(dead[0].1["reason"], "malformed");
+    assert_eq!(dead[0].1["error"], "malformed entry: missing field p");
+    assert_eq!(dead[0].1["id"], "bad-1");
+    let ok = producer.push("s", "fine").await.unwrap();
+    wait_for("the next job", Duration::from_secs(5), || {
+        let n = rec.runs_of(ok.id.as_str()).len();
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    assert!(rec.runs_of("bad-1").is_empty(), "the handler never saw the malformed entry");
+    w.stop();
+}
