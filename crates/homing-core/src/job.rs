@@ -69,13 +69,16 @@ impl Job {
                 .map(|v| v.parse::<u64>().map_err(|_| malformed(format!("field {name} is not a whole number: {v:?}"))))
                 .transpose()
         };
+        // Checked in wire order (id, s, p, a, t) so the error names the first bad field.
+        let id = JobId::parse(need("id")?).map_err(|e| malformed(format!("field id: {e}")))?;
         let session = need("s")?;
         check_session(&session).map_err(|e| malformed(format!("field s: {e}")))?;
+        let payload = get("p").ok_or_else(|| malformed("missing field p"))?.to_vec();
         let attempt = number("a")?.ok_or_else(|| malformed("missing field a"))?;
         Ok(Self {
-            id: JobId::parse(need("id")?).map_err(|e| malformed(format!("field id: {e}")))?,
+            id,
             session,
-            payload: get("p").ok_or_else(|| malformed("missing field p"))?.to_vec(),
+            payload,
             attempt: u32::try_from(attempt).map_err(|_| malformed("field a is too large"))?,
             enqueued_at_ms: number("t")?.ok_or_else(|| malformed("missing field t"))?,
             reply_to: text("r")?,

@@ -8,6 +8,7 @@ use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// A dead letter: its entry id and its fields (binary values such as `p` read lossily).
 type Entry = (String, HashMap<String, String>);
 
 async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<Entry> {
@@ -17,7 +18,7 @@ async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<Entry> {
             .ids
             .into_iter()
             .map(|e| {
-                let fields = e.map.iter().map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap())).collect();
+                let fields = e.map.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(&redis::from_redis_value_ref::<Vec<u8>>(v).unwrap()).into_owned())).collect();
                 (e.id, fields)
             })
             .collect();
