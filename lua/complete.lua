@@ -6,23 +6,28 @@
   ARGV[1] entry_id               stream entry id
   ARGV[2] worker                 this worker's id (its consumer name)
   ARGV[3] session                the job's session
+  ARGV[4] job_id                 the job's id (field `id`), echoed in the reply
+  ARGV[5] reply_to               the producer waiting for the result (field `r`), '' for none
+  ARGV[6] output                 the handler's output bytes, sent to `Q:reply:<reply_to>`
   Returns: {"ok"|"stale", stamped 0|1, on_owner 0|1}: stale if the entry is no longer pending
            to this worker (it was reclaimed), and then nothing is written; on_owner is 1 when
            this worker already owned the session (the job ran warm)
   Errors:  HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local entry_id, worker, session = ARGV[1], ARGV[2], ARGV[3]
+local job_id, reply_to, output = ARGV[4], ARGV[5], ARGV[6]
 local cfg = homing_settings(KEYS[1])
+local Q = homing_base(KEYS[1])
 
 if not homing_is_pending_to(KEYS[2], entry_id, worker) then
   return {'stale', 0, 0}
 end
 homing_ack(KEYS[2], entry_id)
+homing_reply(Q, reply_to, job_id, 'ok', 'out', output)
 if cfg.affinity == 'off' then
   return {'ok', 0, 0}
 end
 
-local Q = homing_base(KEYS[1])
 local pin = Q .. ':pin:' .. session
 local owner = redis.call('GET', pin)
 if owner == worker then

@@ -11,6 +11,7 @@
   ARGV[4] dead_reason            '' to retry while attempts remain, or a reason to dead-letter
                                  at once (`fatal`, `malformed`)
   ARGV[5] error                  the error text, kept with a dead letter
+  A dead-lettered job whose producer waits (field `r`) gets an error reply.
   Returns: {"retry", due_ms} | {"dead", reason} | {"stale", 0}: stale if the entry is no longer
            pending to this worker, and then nothing is written
   Errors:  HOMING_BAD_ARG    jitter is not a number in [0, 1)
@@ -50,4 +51,5 @@ elseif dead_reason == '' then
 end
 redis.call('XADD', Q .. ':dead', '*', 'reason', dead_reason, 'error', err,
   'failed_at', tostring(now), 'worker', worker, unpack(flat))
+if job.id then homing_reply(Q, job.r or '', job.id, 'dead', 'error', dead_reason .. ': ' .. err) end
 return {'dead', dead_reason}

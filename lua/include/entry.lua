@@ -26,3 +26,13 @@ local function homing_read_entry(stream, entry_id)
   for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
   return flat, map
 end
+
+-- A result for a waiting producer: appended to its reply stream, which is capped and expires
+-- so a producer that went away leaves nothing behind.
+local REPLY_MAXLEN, REPLY_TTL_MS = 10000, 3600000
+local function homing_reply(Q, reply_to, job_id, status, field, value)
+  if reply_to == '' then return end
+  local key = Q .. ':reply:' .. reply_to
+  redis.call('XADD', key, 'MAXLEN', '~', REPLY_MAXLEN, '*', 'id', job_id, 'status', status, field, value)
+  redis.call('PEXPIRE', key, REPLY_TTL_MS)
+end

@@ -1,1 +1,79 @@
-fn main() {}
+//! `homing`: the command line. It only parses flags (each with an environment variable) into
+//! the library's config structs and calls the library; every behaviour lives in the crates.
+
+mod args;
+mod demo;
+mod local_redis;
+mod push;
+mod queue;
+mod shutdown;
+mod sim;
+mod worker;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Homing: a job queue on Redis Streams that sends each session's jobs to the worker that
+/// already holds it warm, and spills them to any free worker when that one is busy or gone.
+#[derive(Parser, Debug)]
+#[command(name = "homing", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: args::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a worker with a built-in handler until SIGTERM or ctrl-c.
+    Worker(worker::WorkerCmd),
+    /// Push one job; prints its id and route.
+    Push(push::PushCmd),
+    /// Write or show a queue's settings (`Q:meta`).
+    #[command(subcommand)]
+    Queue(queue::QueueCmd),
+    /// A producer and two `sim` workers on a local redis-server, printing which worker served
+    /// each session's turns, with affinity on and then off.
+    Demo(demo::DemoCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter(&cli.command).into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Worker(cmd) => worker::run(&cli.global, cmd).await,
+            Command::Push(cmd) => push::run(&cli.global, cmd).await,
+            Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
+            Command::Demo(cmd) => demo::run(&cli.global, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Workers log their lifecycle; one-shot commands and the demo print their own output.
+fn default_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Worker(_) => "info",
+        _ => "warn",
+    }
+}

@@ -2,6 +2,7 @@
 
 mod options;
 mod producer;
+mod replies;
 
 pub use homing_core::{AffinityMode, Error, JobId, QueueName, Route, SpillReason};
 pub use options::{ProducerOptions, PushOptions};

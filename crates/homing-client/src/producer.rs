@@ -3,12 +3,14 @@
 //! retryable error, never a silent drop.
 
 use crate::options::{ProducerOptions, PushOptions};
+use crate::replies::Replies;
 use homing_core::job::{check_session, encode};
 use homing_core::scripts::{self, PushArgs, Pushed};
 use homing_core::{Error, JobId, Keys, QueueName, QueueSettings, Route};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// What a push did: the job's id and where it went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,8 @@ impl From<Pushed> for Receipt {
 pub struct Producer {
     conn: ConnectionManager,
     keys: Keys,
-    settings: std::sync::Arc<OnceLock<QueueSettings>>,
+    settings: Arc<OnceLock<QueueSettings>>,
+    replies: Arc<Replies>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -50,16 +53,18 @@ impl Producer {
     pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
         let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
         let client = redis::Client::open(url)?;
+        let producer = format!("p{:016x}", fastrand::u64(..));
+        let replies = Arc::new(Replies::new(client.clone(), producer.clone(), keys.reply(&producer)));
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.response_timeout))
             .set_number_of_retries(2);
         let mut conn = ConnectionManager::new_with_config(client, config).await?;
-        let settings = std::sync::Arc::new(OnceLock::new());
+        let settings = Arc::new(OnceLock::new());
         if let Some(s) = scripts::load_settings(&mut conn, &keys).await? {
             let _ = settings.set(s);
         }
-        Ok(Self { conn, keys, settings })
+        Ok(Self { conn, keys, settings, replies })
     }
 
     /// The queue's keys (for inspection and tests).
@@ -94,6 +99,42 @@ impl Producer {
         let args = args(&id, session, payload, &options);
         let mut conn = self.conn.clone();
         Ok(scripts::push(&mut conn, &self.keys, &args).await?.into())
+    }
+
+    /// Pushes a typed payload and waits up to `timeout` for the handler's output. A dead-lettered
+    /// job is [`Error::JobFailed`] with its reason and error text; no reply in time is
+    /// [`Error::RequestTimeout`], and the job still runs.
+    pub async fn request<T: Serialize + ?Sized>(&self, session: &str, payload: &T, timeout: Duration) -> Result<Vec<u8>, Error> {
+        self.request_raw_with(session, &encode(payload)?, PushOptions::default(), timeout).await
+    }
+
+    /// [`Producer::request`] with raw payload bytes and push options. An idempotency key that
+    /// was already used is refused: the first job's result goes to the call that pushed it.
+    pub async fn request_raw_with(
+        &self,
+        session: &str,
+        payload: &[u8],
+        options: PushOptions,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, Error> {
+        let id = job_id(&options)?;
+        self.check(session, payload).await?;
+        // Registered before the push: a fast worker's reply cannot arrive before anyone waits.
+        let waiter = self.replies.expect(&id);
+        let mut args = args(&id, session, payload, &options);
+        args.reply_to = Some(&self.replies.producer);
+        let mut conn = self.conn.clone();
+        let pushed = scripts::push(&mut conn, &self.keys, &args).await?;
+        if pushed.id != id {
+            // A duplicate key: the first job was pushed by another call and answers its own
+            // producer, so this call cannot wait for it.
+            return Err(Error::InvalidArgument(format!(
+                "idempotency key {:?} was already used by job {}; its result goes to the producer that pushed it",
+                options.key.unwrap_or_default(),
+                pushed.id
+            )));
+        }
+        waiter.wait(timeout).await
     }
 
     /// Pushes many typed jobs in one pipeline. The outer error is a failed round trip (nothing

@@ -49,6 +49,23 @@ pub enum Error {
     /// A payload could not be decoded into the requested type.
     #[error("cannot decode payload from MessagePack: {0}")]
     Decode(#[from] rmp_serde::decode::Error),
+    /// A requested job was dead-lettered; `error` is its reason and the handler's error text.
+    #[error("job {id} failed: {error}")]
+    JobFailed {
+        /// The job's id.
+        id: String,
+        /// `<reason>: <error text>`, as kept with the dead letter.
+        error: String,
+    },
+    /// No reply came within the request's timeout. The job was not cancelled: it may still
+    /// run and complete; push it again only if running it twice is harmless.
+    #[error("no reply for job {id} within {timeout:?}; the job is still queued or running")]
+    RequestTimeout {
+        /// The job's id.
+        id: String,
+        /// The timeout that passed.
+        timeout: std::time::Duration,
+    },
     /// Redis failed or could not be reached.
     #[error("redis: {0}")]
     Redis(redis::RedisError),

@@ -34,7 +34,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: Str
         Ok(job) => job,
         Err(e) => {
             warn!(worker = %ctx.id, entry = %entry.id, source = source.as_str(), error = %e, "malformed entry: dead-lettering it");
-            finish(&ctx, source, &entry.id, "", Err(Failed::Malformed(e.to_string()))).await;
+            finish(&ctx, source, &entry.id, None, Err(Failed::Malformed(e.to_string()))).await;
             return;
         }
     };
@@ -47,11 +47,10 @@ async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String,
     metrics::counter!(JOBS_STARTED, "source" => source.as_str()).increment(1);
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     metrics::histogram!(JOB_WAIT_SECONDS).record(now_ms.saturating_sub(job.enqueued_at_ms) as f64 / 1000.0);
-    let session = job.session.clone();
     let started = Instant::now();
-    let outcome = call_handler(&ctx, job).await.map_err(Failed::Handler);
+    let outcome = call_handler(&ctx, job.clone()).await.map_err(Failed::Handler);
     metrics::histogram!(JOB_RUN_SECONDS).record(started.elapsed().as_secs_f64());
-    finish(&ctx, source, &entry_id, &session, outcome).await;
+    finish(&ctx, source, &entry_id, Some(&job), outcome).await;
 }
 
 async fn call_handler<H: Handler>(ctx: &Arc<Ctx<H>>, job: Job) -> Result<Vec<u8>, HandlerError> {
@@ -73,12 +72,21 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, session: &str, outcome: Result<Vec<u8>, Failed>) {
+/// Completes or fails the entry; `job` is `None` only for an entry that could not be decoded.
+async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, job: Option<&Job>, outcome: Result<Vec<u8>, Failed>) {
     let (keys, stream, worker) = (&ctx.keys, ctx.stream(source), ctx.id.as_str());
-    let failure = match outcome {
-        Ok(_output) => {
+    let failure = match (outcome, job) {
+        (Ok(output), Some(job)) => {
+            let finished = scripts::Finished {
+                stream,
+                entry_id,
+                job_id: job.id.as_str(),
+                session: &job.session,
+                reply_to: job.reply_to.as_deref(),
+            };
+            let (finished, output) = (&finished, output.as_slice());
             let done = with_retries(ctx, "complete", |mut c| async move {
-                Ok(scripts::complete(&mut c, keys, stream, entry_id, worker, session).await?)
+                Ok(scripts::complete(&mut c, keys, finished, worker, output).await?)
             })
             .await;
             let Some(done) = done else { return };
@@ -93,7 +101,8 @@ async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, session: &str, 
             debug!(outcome, stamped = done.stamped, on_owner = done.on_owner, "job finished");
             return;
         }
-        Err(f) => f,
+        (Ok(_), None) => Failed::Malformed("entry could not be decoded".to_string()),
+        (Err(f), _) => f,
     };
     let (dead_reason, error) = match failure {
         Failed::Handler(e) if e.is_fatal() => (Some("fatal"), e.message().to_string()),

@@ -4,6 +4,7 @@ mod bad_input;
 mod failures;
 mod modes;
 mod push_options;
+mod requests;
 mod routing;
 
 use homing_client::Producer;

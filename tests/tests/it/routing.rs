@@ -125,9 +125,11 @@ async fn simultaneous_first_completions_leave_exactly_one_owner() {
     let fb = scripts::fetch(&mut c, &k2, "wb", 1).await.unwrap().overflow.remove(0);
     let overflow = k2.overflow();
     let (mut ca, mut cb) = (c.clone(), c.clone());
+    let finished = |entry_id| scripts::Finished { stream: &overflow, entry_id, job_id: "j", session: "s", reply_to: None };
+    let (ja, jb) = (finished(&fa.id), finished(&fb.id));
     let (ra, rb) = tokio::join!(
-        scripts::complete(&mut ca, &k2, &overflow, &fa.id, "wa", "s"),
-        scripts::complete(&mut cb, &k2, &overflow, &fb.id, "wb", "s"),
+        scripts::complete(&mut ca, &k2, &ja, "wa", b""),
+        scripts::complete(&mut cb, &k2, &jb, "wb", b""),
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!([ra.stamped, rb.stamped].iter().filter(|s| **s).count(), 1, "{ra:?} {rb:?}");

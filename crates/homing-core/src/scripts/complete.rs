@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 pub(super) static SPEC: ScriptSpec = script_spec!("complete",
     includes: ["settings", "entry"],
     keys: ["meta", "stream"],
-    argv: ["entry_id", "worker", "session"]);
+    argv: ["entry_id", "worker", "session", "job_id", "reply_to", "output"]);
 static LUA: Lua = Lua::new(&SPEC);
 
 /// What completing a job did.
@@ -23,18 +23,38 @@ pub struct Completion {
     pub on_owner: bool,
 }
 
-/// Acknowledges entry `entry_id` of `stream` as finished by `worker`.
+/// The job a completion is for, as read from its stream entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Finished<'a> {
+    /// The stream the entry was read from (an inbox or the overflow).
+    pub stream: &'a str,
+    /// The stream entry id.
+    pub entry_id: &'a str,
+    /// The job's id.
+    pub job_id: &'a str,
+    /// The job's session.
+    pub session: &'a str,
+    /// The producer waiting for the result, if any.
+    pub reply_to: Option<&'a str>,
+}
+
+/// Acknowledges `job` as finished by `worker`; `output` goes to a waiting producer.
 pub async fn complete<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
-    stream: &str,
-    entry_id: &str,
+    job: &Finished<'_>,
     worker: &str,
-    session: &str,
+    output: &[u8],
 ) -> Result<Completion, Error> {
-    let v = LUA
-        .run(conn, &[&keys.meta(), stream], &[entry_id.as_bytes(), worker.as_bytes(), session.as_bytes()])
-        .await?;
+    let args: [&[u8]; 6] = [
+        job.entry_id.as_bytes(),
+        worker.as_bytes(),
+        job.session.as_bytes(),
+        job.job_id.as_bytes(),
+        job.reply_to.unwrap_or("").as_bytes(),
+        output,
+    ];
+    let v = LUA.run(conn, &[&keys.meta(), job.stream], &args).await?;
     let mut it = items("complete", v, 3)?.into_iter();
     let status = text(it.next().unwrap_or_default())?;
     Ok(Completion {

@@ -11,7 +11,7 @@ mod init;
 mod promote;
 mod push;
 
-pub use complete::{complete, Completion};
+pub use complete::{complete, Completion, Finished};
 pub use fail::{fail, Failure};
 pub use fetch::{fetch, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};

@@ -1,0 +1,63 @@
+//! Flags shared by several subcommands: where Redis is, which queue, and the queue settings.
+//! Each flag has one environment variable; the README's config table lists them all.
+
+use clap::Args;
+use homing_core::{AffinityMode, QueueSettings};
+use std::time::Duration;
+
+/// Flags every subcommand takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
+    pub redis_url: String,
+    /// Queue name: 1-64 of [A-Za-z0-9_.-].
+    #[arg(long, env = "HOMING_QUEUE", default_value = "default", global = true)]
+    pub queue: String,
+    /// Key prefix; producers and workers must agree.
+    #[arg(long, env = "HOMING_PREFIX", default_value = homing_core::keys::DEFAULT_PREFIX, global = true)]
+    pub prefix: String,
+}
+
+/// Queue settings (`Q:meta`). Unset flags keep the default (on a new queue) or the stored
+/// value (with `queue init --update`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SettingsArgs {
+    /// Affinity mode: on, off (everything through the overflow) or shadow (off, but counting
+    /// would-be hits). [default: on]
+    #[arg(long, env = "HOMING_AFFINITY")]
+    pub affinity: Option<AffinityMode>,
+    /// Jobs that may wait behind a busy owner before the next one spills. [default: 1]
+    #[arg(long, env = "HOMING_MAX_WAITING")]
+    pub max_waiting: Option<u32>,
+    /// How long a pin lives without a job refreshing it. [default: 30m]
+    #[arg(long, env = "HOMING_PIN_TTL", value_parser = humantime::parse_duration)]
+    pub pin_ttl: Option<Duration>,
+    /// Attempts before a failing job is dead-lettered. [default: 5]
+    #[arg(long, env = "HOMING_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// Largest payload in bytes. [default: 1048576]
+    #[arg(long, env = "HOMING_MAX_PAYLOAD")]
+    pub max_payload: Option<usize>,
+    /// First retry's backoff; it doubles per attempt. [default: 1s]
+    #[arg(long, env = "HOMING_BACKOFF_BASE", value_parser = humantime::parse_duration)]
+    pub backoff_base: Option<Duration>,
+    /// Cap on the retry backoff. [default: 5m]
+    #[arg(long, env = "HOMING_BACKOFF_MAX", value_parser = humantime::parse_duration)]
+    pub backoff_max: Option<Duration>,
+}
+
+impl SettingsArgs {
+    /// `base` with every flag that was given applied on top.
+    pub fn apply(&self, base: QueueSettings) -> QueueSettings {
+        QueueSettings {
+            affinity: self.affinity.unwrap_or(base.affinity),
+            max_waiting: self.max_waiting.unwrap_or(base.max_waiting),
+            pin_ttl: self.pin_ttl.unwrap_or(base.pin_ttl),
+            max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+            max_payload: self.max_payload.unwrap_or(base.max_payload),
+            backoff_base: self.backoff_base.unwrap_or(base.backoff_base),
+            backoff_max: self.backoff_max.unwrap_or(base.backoff_max),
+        }
+    }
+}

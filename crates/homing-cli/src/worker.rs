@@ -1,0 +1,105 @@
+//! `homing worker`: flags → [`WorkerConfig`], a built-in handler, `run` until SIGTERM/ctrl-c.
+
+use crate::args::{Global, SettingsArgs};
+use crate::sim::{Sim, SimArgs};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use homing_worker::{HandlerError, Job, QueueSettings, Worker, WorkerConfig};
+use std::time::Duration;
+
+/// Worker flags, then the handler to run.
+#[derive(Args, Debug)]
+pub struct WorkerCmd {
+    #[command(flatten)]
+    pub options: WorkerArgs,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub handler: HandlerCmd,
+}
+
+/// The worker's own settings (see `WorkerConfig` for why each default).
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Worker name; its id is `<name>-<random suffix>`. Defaults to $HOSTNAME (the pod name).
+    #[arg(long, env = "HOMING_WORKER_NAME")]
+    pub name: Option<String>,
+    /// Jobs run at once.
+    #[arg(long, env = "HOMING_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u32,
+    /// How often the worker renews its liveness deadline.
+    #[arg(long, env = "HOMING_HEARTBEAT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// How long after its last heartbeat a worker counts as dead.
+    #[arg(long, env = "HOMING_LIVENESS_TTL", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub liveness_ttl: Duration,
+    /// The longest one job may run before it is cancelled and retried.
+    #[arg(long, env = "HOMING_JOB_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub job_timeout: Duration,
+    /// How long an idle worker's blocking read waits before checking for shutdown.
+    #[arg(long, env = "HOMING_IDLE_BLOCK", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub idle_block: Duration,
+    /// How often maintenance (promoting due delayed jobs) runs.
+    #[arg(long, env = "HOMING_MAINTENANCE_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub maintenance_interval: Duration,
+    /// How long shutdown waits for in-flight jobs before handing them back.
+    #[arg(long, env = "HOMING_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// The built-in handlers.
+#[derive(Subcommand, Debug)]
+pub enum HandlerCmd {
+    /// A warm-cache simulation: a cached session costs `--warm`, any other `--cold`.
+    Sim(SimArgs),
+    /// Returns the payload as the result; a payload starting with `fail:` is retried and one
+    /// starting with `fatal:` is dead-lettered at once (for trying the failure paths).
+    Echo,
+}
+
+impl WorkerArgs {
+    /// The library config for these flags.
+    pub fn config(&self, global: &Global, settings: QueueSettings) -> WorkerConfig {
+        let name = self.name.clone().or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "worker".into());
+        WorkerConfig {
+            redis_url: global.redis_url.clone(),
+            queue: global.queue.clone(),
+            prefix: global.prefix.clone(),
+            name,
+            concurrency: self.concurrency,
+            heartbeat_interval: self.heartbeat_interval,
+            liveness_ttl: self.liveness_ttl,
+            job_timeout: self.job_timeout,
+            idle_block: self.idle_block,
+            maintenance_interval: self.maintenance_interval,
+            shutdown_grace: self.shutdown_grace,
+            queue_settings: settings,
+        }
+    }
+}
+
+pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
+    let config = cmd.options.config(global, cmd.settings.apply(QueueSettings::default()));
+    let at = format!("queue {:?} at {}", config.queue, config.redis_url);
+    match cmd.handler {
+        HandlerCmd::Sim(args) => {
+            let worker = Worker::new(config, Sim::new(args)).await.with_context(|| format!("cannot start a worker on {at}"))?;
+            worker.run(crate::shutdown::signal()).await?;
+        }
+        HandlerCmd::Echo => {
+            let worker = Worker::new(config, echo).await.with_context(|| format!("cannot start a worker on {at}"))?;
+            worker.run(crate::shutdown::signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn echo(job: Job) -> Result<Vec<u8>, HandlerError> {
+    if job.payload.starts_with(b"fail:") {
+        return Err(HandlerError::retry(String::from_utf8_lossy(&job.payload[5..])));
+    }
+    if job.payload.starts_with(b"fatal:") {
+        return Err(HandlerError::fatal(String::from_utf8_lossy(&job.payload[6..])));
+    }
+    Ok(job.payload)
+}
