@@ -8,15 +8,22 @@ use std::time::Duration;
 /// Flags every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
-    pub redis_url: String,
+    /// Redis URL. [default: redis://127.0.0.1:6379; `demo` starts its own redis-server instead]
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
     /// Queue name: 1-64 of [A-Za-z0-9_.-].
     #[arg(long, env = "HOMING_QUEUE", default_value = "default", global = true)]
     pub queue: String,
     /// Key prefix; producers and workers must agree.
     #[arg(long, env = "HOMING_PREFIX", default_value = homing_core::keys::DEFAULT_PREFIX, global = true)]
     pub prefix: String,
+}
+
+impl Global {
+    /// The Redis URL given, or the local default.
+    pub fn url(&self) -> &str {
+        self.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379")
+    }
 }
 
 /// Queue settings (`Q:meta`). Unset flags keep the default (on a new queue) or the stored

@@ -1,10 +1,11 @@
-//! `homing push`: one job from an argument, a file or stdin; prints `<id> <route>`.
+//! `homing push`: one job from an argument, a file or stdin; prints `<id> <route>`, or with
+//! `--wait` the job's result.
 
 use crate::args::Global;
 use anyhow::Context;
 use clap::Args;
 use homing_client::{Producer, ProducerOptions, PushOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,10 @@ pub struct PushCmd {
     /// Attempts before this job is dead-lettered (overrides the queue's max_attempts).
     #[arg(long)]
     pub max_attempts: Option<u32>,
+    /// Wait up to this long for the job's result and print it instead of `<id> <route>`; a
+    /// dead-lettered job prints its error and exits nonzero.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
 }
 
 pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
@@ -41,10 +46,15 @@ pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
         }
     };
     let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
-    let producer = Producer::connect_with(&global.redis_url, &global.queue, options)
+    let producer = Producer::connect_with(global.url(), &global.queue, options)
         .await
-        .with_context(|| format!("cannot connect to {}", global.redis_url))?;
+        .with_context(|| format!("cannot connect to {}", global.url()))?;
     let push = PushOptions { delay: cmd.delay, key: cmd.key, max_attempts: cmd.max_attempts, ..Default::default() };
+    if let Some(timeout) = cmd.wait {
+        let output = producer.request_raw_with(&cmd.session, &payload, push, timeout).await?;
+        std::io::stdout().write_all(&output).context("cannot write the result to stdout")?;
+        return Ok(());
+    }
     let receipt = producer.push_raw_with(&cmd.session, &payload, push).await?;
     println!("{} {}", receipt.id, receipt.route.as_str());
     Ok(())

@@ -24,11 +24,11 @@ pub enum QueueCmd {
 
 pub async fn run(global: &Global, cmd: QueueCmd) -> anyhow::Result<()> {
     let keys = Keys::new(&global.prefix, &QueueName::new(global.queue.as_str())?)?;
-    let client = redis::Client::open(global.redis_url.as_str()).with_context(|| format!("bad Redis URL {:?}", global.redis_url))?;
+    let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.url()))?;
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
-        .with_context(|| format!("cannot connect to {}", global.redis_url))?;
+        .with_context(|| format!("cannot connect to {}", global.url()))?;
     let stored = scripts::load_settings(&mut conn, &keys).await?;
     match cmd {
         QueueCmd::Show => match stored {

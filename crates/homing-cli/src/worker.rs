@@ -62,7 +62,7 @@ impl WorkerArgs {
     pub fn config(&self, global: &Global, settings: QueueSettings) -> WorkerConfig {
         let name = self.name.clone().or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "worker".into());
         WorkerConfig {
-            redis_url: global.redis_url.clone(),
+            redis_url: global.url().to_string(),
             queue: global.queue.clone(),
             prefix: global.prefix.clone(),
             name,

@@ -88,6 +88,11 @@ impl Keys {
         &self.base
     }
 
+    /// `Q:*`: a `SCAN MATCH` pattern for every key of the queue (for tools that remove a queue).
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.base)
+    }
+
     /// `Q:meta`: protocol version and queue settings.
     pub fn meta(&self) -> String {
         format!("{}:meta", self.base)

@@ -1,0 +1,62 @@
+//! A throwaway `redis-server` for the demo: started from PATH on a free loopback port in a
+//! temporary directory, persisting nothing, and killed when dropped.
+
+use anyhow::{bail, Context};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running private redis-server.
+pub struct LocalRedis {
+    child: Child,
+    dir: PathBuf,
+    /// Its URL, `redis://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl LocalRedis {
+    /// Starts `redis-server` from PATH and waits until it answers PING.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = std::env::temp_dir().join(format!("homing-demo-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "redis-server is not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`, \
+                 macOS: `brew install redis`) or point the demo at a running Redis with REDIS_URL=redis://host:port"
+            ),
+            Err(e) => return Err(e).context("cannot start redis-server"),
+        };
+        let server = Self { child, dir, url: format!("redis://127.0.0.1:{port}") };
+        let client = redis::Client::open(server.url.as_str())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+                if redis::cmd("PING").query_async::<String>(&mut c).await.is_ok() {
+                    return Ok(server);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server on port {port} did not answer PING within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
