@@ -40,8 +40,7 @@ impl RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("homing-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server =
-            Self { port, dir, args: args.iter().map(|s| s.to_string()).collect(), child: None };
+        let mut server = Self { port, dir, args: args.iter().map(|s| s.to_string()).collect(), child: None };
         server.spawn();
         server
     }
@@ -60,12 +59,9 @@ impl RedisServer {
         ];
         cmd.extend(self.args.iter().cloned());
         let script = format!("{} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid", cmd.join(" "));
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("redis-server must be on PATH: install it with `apt-get install redis-server` or `brew install redis`");
+        let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect(
+            "redis-server must be on PATH: install it with `apt-get install redis-server` or `brew install redis`",
+        );
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {

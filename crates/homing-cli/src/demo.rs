@@ -98,16 +98,23 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
             queue_settings: settings.clone(),
             ..Default::default()
         };
-        let sim = Sim::new(SimArgs { cold: cmd.cold, warm: cmd.warm, idle_ttl: Duration::from_secs(600), capacity: 1000 });
-        let worker = Worker::new(config, Labelled { name, sim }).await.with_context(|| format!("cannot start worker {name} on {url}"))?;
+        let sim =
+            Sim::new(SimArgs { cold: cmd.cold, warm: cmd.warm, idle_ttl: Duration::from_secs(600), capacity: 1000 });
+        let worker = Worker::new(config, Labelled { name, sim })
+            .await
+            .with_context(|| format!("cannot start worker {name} on {url}"))?;
         let mut stop = stop_rx.clone();
         workers.push(tokio::spawn(worker.run(async move {
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    let producer = Producer::connect_with(url, &queue, homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() })
-        .await
-        .with_context(|| format!("cannot connect a producer to {url}"))?;
+    let producer = Producer::connect_with(
+        url,
+        &queue,
+        homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() },
+    )
+    .await
+    .with_context(|| format!("cannot connect a producer to {url}"))?;
     let started = Instant::now();
     let mut conversations = tokio::task::JoinSet::new();
     for i in 0..cmd.sessions {
@@ -167,7 +174,8 @@ fn print_turns(o: &Outcome) {
     println!("affinity {}: who served each turn", o.mode);
     let width = o.sessions.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
     for (session, turns) in &o.sessions {
-        let line: Vec<String> = turns.iter().map(|t| format!("{} {}", t.worker, if t.warm { "warm" } else { "COLD" })).collect();
+        let line: Vec<String> =
+            turns.iter().map(|t| format!("{} {}", t.worker, if t.warm { "warm" } else { "COLD" })).collect();
         println!("  {session:<width$}  {}", line.join(" | "));
     }
     println!();

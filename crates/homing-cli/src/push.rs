@@ -38,7 +38,9 @@ pub struct PushCmd {
 pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
     let payload = match (&cmd.data, &cmd.file) {
         (Some(data), _) => data.clone().into_bytes(),
-        (None, Some(path)) => std::fs::read(path).with_context(|| format!("cannot read payload file {}", path.display()))?,
+        (None, Some(path)) => {
+            std::fs::read(path).with_context(|| format!("cannot read payload file {}", path.display()))?
+        }
         (None, None) => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf).context("cannot read the payload from stdin")?;

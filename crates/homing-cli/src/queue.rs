@@ -33,7 +33,9 @@ pub async fn run(global: &Global, cmd: QueueCmd) -> anyhow::Result<()> {
     match cmd {
         QueueCmd::Show => match stored {
             Some(s) => print_settings(&global.queue, &s),
-            None => anyhow::bail!("queue {:?} has no settings yet: run `homing queue init` or start a worker", global.queue),
+            None => {
+                anyhow::bail!("queue {:?} has no settings yet: run `homing queue init` or start a worker", global.queue)
+            }
         },
         QueueCmd::Init { update, settings } => {
             let (mode, base) = match (update, stored) {

@@ -83,7 +83,8 @@ pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
     let at = format!("queue {:?} at {}", config.queue, config.redis_url);
     match cmd.handler {
         HandlerCmd::Sim(args) => {
-            let worker = Worker::new(config, Sim::new(args)).await.with_context(|| format!("cannot start a worker on {at}"))?;
+            let worker =
+                Worker::new(config, Sim::new(args)).await.with_context(|| format!("cannot start a worker on {at}"))?;
             worker.run(crate::shutdown::signal()).await?;
         }
         HandlerCmd::Echo => {

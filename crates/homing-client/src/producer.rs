@@ -104,7 +104,12 @@ impl Producer {
     /// Pushes a typed payload and waits up to `timeout` for the handler's output. A dead-lettered
     /// job is [`Error::JobFailed`] with its reason and error text; no reply in time is
     /// [`Error::RequestTimeout`], and the job still runs.
-    pub async fn request<T: Serialize + ?Sized>(&self, session: &str, payload: &T, timeout: Duration) -> Result<Vec<u8>, Error> {
+    pub async fn request<T: Serialize + ?Sized>(
+        &self,
+        session: &str,
+        payload: &T,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, Error> {
         self.request_raw_with(session, &encode(payload)?, PushOptions::default(), timeout).await
     }
 

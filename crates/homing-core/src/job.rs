@@ -99,8 +99,14 @@ mod tests {
     #[test]
     fn decodes_a_full_entry() {
         let job = Job::from_fields(&fields(&[
-            ("id", b"j1"), ("s", b"sess"), ("p", b"\x01\x02"), ("a", b"2"), ("t", b"17"),
-            ("r", b"prod-1"), ("k", b"key"), ("m", b"9"),
+            ("id", b"j1"),
+            ("s", b"sess"),
+            ("p", b"\x01\x02"),
+            ("a", b"2"),
+            ("t", b"17"),
+            ("r", b"prod-1"),
+            ("k", b"key"),
+            ("m", b"9"),
         ]))
         .unwrap();
         assert_eq!(job.id.as_str(), "j1");
@@ -116,8 +122,8 @@ mod tests {
         let err = Job::from_fields(&fields(&[("id", b"j1"), ("s", b"x"), ("p", b""), ("a", b"zero"), ("t", b"1")]))
             .unwrap_err();
         assert_eq!(err.to_string(), "malformed entry: field a is not a whole number: \"zero\"");
-        let err = Job::from_fields(&fields(&[("id", b"j1"), ("s", b""), ("p", b""), ("a", b"0"), ("t", b"1")]))
-            .unwrap_err();
+        let err =
+            Job::from_fields(&fields(&[("id", b"j1"), ("s", b""), ("p", b""), ("a", b"0"), ("t", b"1")])).unwrap_err();
         assert!(err.to_string().starts_with("malformed entry: field s: invalid session"));
     }
 

@@ -96,8 +96,16 @@ mod tests {
     #[test]
     fn route_words_round_trip() {
         for word in [
-            "hit", "new", "spill:busy", "spill:dead", "spill:wait", "off", "shadow:hit",
-            "shadow:miss", "delayed", "duplicate",
+            "hit",
+            "new",
+            "spill:busy",
+            "spill:dead",
+            "spill:wait",
+            "off",
+            "shadow:hit",
+            "shadow:miss",
+            "delayed",
+            "duplicate",
         ] {
             let route: Route = word.parse().unwrap();
             assert_eq!(route.as_str(), word);

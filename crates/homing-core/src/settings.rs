@@ -47,9 +47,7 @@ impl std::str::FromStr for AffinityMode {
             "on" => Ok(AffinityMode::On),
             "off" => Ok(AffinityMode::Off),
             "shadow" => Ok(AffinityMode::Shadow),
-            other => Err(Error::InvalidArgument(format!(
-                "affinity must be on, off or shadow, got {other:?}"
-            ))),
+            other => Err(Error::InvalidArgument(format!("affinity must be on, off or shadow, got {other:?}"))),
         }
     }
 }
@@ -160,8 +158,7 @@ mod tests {
     #[test]
     fn settings_round_trip_through_meta_fields() {
         let s = QueueSettings { affinity: AffinityMode::Shadow, max_waiting: 3, ..Default::default() };
-        let mut fields: HashMap<String, String> =
-            s.to_fields().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut fields: HashMap<String, String> = s.to_fields().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         fields.insert("version".into(), "1".into());
         assert_eq!(QueueSettings::from_fields(&fields).unwrap(), s);
         fields.insert("version".into(), "2".into());

@@ -108,7 +108,10 @@ mod tests {
     fn heartbeat_must_fit_twice_in_liveness() {
         let c = WorkerConfig { heartbeat_interval: Duration::from_secs(2), ..Default::default() };
         let err = c.validate().unwrap_err().to_string();
-        assert!(err.starts_with("invalid worker config: heartbeat_interval (2s) must be > 0 and at most half"), "{err}");
+        assert!(
+            err.starts_with("invalid worker config: heartbeat_interval (2s) must be > 0 and at most half"),
+            "{err}"
+        );
         let c = WorkerConfig { concurrency: 0, ..Default::default() };
         assert_eq!(c.validate().unwrap_err().to_string(), "invalid worker config: concurrency must be 1-10000, got 0");
     }

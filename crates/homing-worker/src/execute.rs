@@ -59,7 +59,9 @@ async fn call_handler<H: Handler>(ctx: &Arc<Ctx<H>>, job: Job) -> Result<Vec<u8>
     let limit = ctx.config.job_timeout;
     match tokio::time::timeout(limit, &mut task.0).await {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) if e.is_panic() => Err(HandlerError::retry(format!("handler panicked: {}", panic_text(e.into_panic())))),
+        Ok(Err(e)) if e.is_panic() => {
+            Err(HandlerError::retry(format!("handler panicked: {}", panic_text(e.into_panic()))))
+        }
         Ok(Err(e)) => Err(HandlerError::retry(format!("handler task was cancelled: {e}"))),
         Err(_) => Err(HandlerError::retry(format!("job_timeout of {limit:?} passed; the handler was cancelled"))),
     }

@@ -30,7 +30,9 @@ pub(crate) async fn run<H>(ctx: std::sync::Arc<Ctx<H>>, mut stop: watch::Receive
                 conn = Some(ctx.conns.dedicated().await?);
             }
             let c = conn.as_mut().expect("just set");
-            Ok::<_, Error>(scripts::heartbeat(c, &ctx.keys, ctx.id.as_str(), ctx.config.liveness_ttl, ctx.capacity()).await?)
+            Ok::<_, Error>(
+                scripts::heartbeat(c, &ctx.keys, ctx.id.as_str(), ctx.config.liveness_ttl, ctx.capacity()).await?,
+            )
         }
         .await;
         match result {

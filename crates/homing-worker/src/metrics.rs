@@ -20,8 +20,16 @@ pub const JOBS_PROMOTED: &str = "homing_jobs_promoted_total";
 pub const REDIS_ERRORS: &str = "homing_redis_errors_total";
 
 /// Every name above, for exporters and dashboard checks.
-pub const ALL: &[&str] =
-    &[JOBS_STARTED, JOBS_FINISHED, JOBS_WARM, PINS_STAMPED, JOB_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_PROMOTED, REDIS_ERRORS];
+pub const ALL: &[&str] = &[
+    JOBS_STARTED,
+    JOBS_FINISHED,
+    JOBS_WARM,
+    PINS_STAMPED,
+    JOB_WAIT_SECONDS,
+    JOB_RUN_SECONDS,
+    JOBS_PROMOTED,
+    REDIS_ERRORS,
+];
 
 /// Histogram buckets for wait and run times, in seconds: 1 ms (a warm hit) to 5 min.
 pub const SECONDS_BUCKETS: &[f64] =

@@ -167,10 +167,8 @@ impl<H: Handler> Worker<H> {
             None => fetching.await.map_err(|e| Error::Config(format!("fetch loop panicked: {e}")))?,
         };
         let in_flight = tasks.len();
-        let finished = tokio::time::timeout(ctx.config.shutdown_grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let finished =
+            tokio::time::timeout(ctx.config.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
             warn!(worker = %ctx.id, left = tasks.len(), grace = ?ctx.config.shutdown_grace, "in-flight jobs outlived shutdown_grace; handing them back");
             tasks.shutdown().await;

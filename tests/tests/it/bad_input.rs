@@ -46,8 +46,14 @@ async fn payloads_over_the_limit_are_refused_locally_and_by_the_script() {
     let mut c = conn(&url).await;
     let id = JobId::new();
     let args = |session, payload| PushArgs {
-        id: &id, session, payload, delay: Duration::ZERO, key: None, key_ttl: Duration::from_secs(1),
-        reply_to: None, max_attempts: None,
+        id: &id,
+        session,
+        payload,
+        delay: Duration::ZERO,
+        key: None,
+        key_ttl: Duration::from_secs(1),
+        reply_to: None,
+        max_attempts: None,
     };
     let err = scripts::push(&mut c, producer.keys(), &args("s", &[0u8; 2000])).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid argument: payload is 2000 bytes, over the queue max_payload of 1024");
@@ -68,7 +74,10 @@ async fn a_queue_without_settings_and_a_protocol_mismatch_are_explained() {
     let _: () = conn(&url).await.hset(producer.keys().meta(), "version", "99").await.unwrap();
     let err = Producer::connect(&url, &queue).await.unwrap_err();
     assert!(matches!(err, Error::ProtocolMismatch(_)), "{err}");
-    assert_eq!(err.to_string(), "protocol mismatch: queue speaks protocol 99, this build speaks 1: upgrade the older side");
+    assert_eq!(
+        err.to_string(),
+        "protocol mismatch: queue speaks protocol 99, this build speaks 1: upgrade the older side"
+    );
     let err = producer.push("s", "x").await.unwrap_err();
     assert!(matches!(err, Error::ProtocolMismatch(_)), "{err}");
     let err = homing_worker::Worker::new(crate::config(&url, &queue, "a"), |_job| async {

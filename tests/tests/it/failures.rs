@@ -18,7 +18,16 @@ async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<Entry> {
             .ids
             .into_iter()
             .map(|e| {
-                let fields = e.map.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(&redis::from_redis_value_ref::<Vec<u8>>(v).unwrap()).into_owned())).collect();
+                let fields = e
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            String::from_utf8_lossy(&redis::from_redis_value_ref::<Vec<u8>>(v).unwrap()).into_owned(),
+                        )
+                    })
+                    .collect();
                 (e.id, fields)
             })
             .collect();

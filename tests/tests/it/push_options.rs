@@ -28,7 +28,8 @@ async fn a_delayed_job_does_not_start_before_its_delay() {
     let rec = Recorder::default();
     let w = TestWorker::start(config(&url, &queue, "a"), recording("a", &rec));
     let before = Instant::now();
-    let receipt = producer.push_with("s", "later", PushOptions::default().delay(Duration::from_millis(600))).await.unwrap();
+    let receipt =
+        producer.push_with("s", "later", PushOptions::default().delay(Duration::from_millis(600))).await.unwrap();
     assert_eq!(receipt.route, Route::Delayed);
     let run = wait_for("the delayed job", Duration::from_secs(10), || {
         let runs = rec.runs_of(receipt.id.as_str());

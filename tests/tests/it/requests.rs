@@ -61,7 +61,8 @@ async fn a_dead_lettered_request_returns_the_reason_and_error() {
 async fn a_request_timeout_is_an_error_while_the_job_still_runs() {
     let (url, queue, producer) = setup("reqtimeout").await;
     let w = TestWorker::start(config(&url, &queue, "a"), shout);
-    let err = producer.request_raw_with("s", b"slow", Default::default(), Duration::from_millis(100)).await.unwrap_err();
+    let err =
+        producer.request_raw_with("s", b"slow", Default::default(), Duration::from_millis(100)).await.unwrap_err();
     assert!(matches!(err, Error::RequestTimeout { .. }), "{err:?}");
     assert!(!err.is_retryable(), "pushing again would run the job twice");
     // The job was not cancelled: it completes, and its (unwanted) reply is discarded.

@@ -25,10 +25,8 @@ async fn later_jobs_hit_the_worker_that_completed_the_first() {
     assert_eq!(first.route, Route::New);
     let runs = wait_runs(&rec, 1).await;
     let owner_name = runs[0].worker.clone();
-    let owner = wait_for("the pin", Duration::from_secs(5), || async {
-        pin_of(&url, producer.keys(), "s1").await
-    })
-    .await;
+    let owner =
+        wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, producer.keys(), "s1").await }).await;
     assert!(owner.starts_with(&format!("{owner_name}-")), "pin {owner} belongs to {owner_name}");
 
     for turn in 1..=5 {
@@ -69,10 +67,8 @@ async fn a_failed_first_job_stamps_no_owner() {
     assert_eq!(pin_of(&url, producer.keys(), "s").await, None);
 
     assert_eq!(producer.push("s", "good").await.unwrap().route, Route::New);
-    let owner = wait_for("the pin", Duration::from_secs(5), || async {
-        pin_of(&url, producer.keys(), "s").await
-    })
-    .await;
+    let owner =
+        wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, producer.keys(), "s").await }).await;
     assert_eq!(owner, w.id.as_str());
     w.stop();
 }
@@ -115,8 +111,15 @@ async fn simultaneous_first_completions_leave_exactly_one_owner() {
         scripts::heartbeat(&mut c, &k2, w, Duration::from_secs(60), 1).await.unwrap();
     }
     for stream in [k2.overflow(), k2.inbox("wa"), k2.inbox("wb")] {
-        let _: () = redis::cmd("XGROUP").arg("CREATE").arg(stream).arg("homing").arg("0").arg("MKSTREAM")
-            .query_async(&mut c).await.unwrap();
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg("homing")
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await
+            .unwrap();
     }
     let p2 = homing_client::Producer::connect(&url, q2.as_str()).await.unwrap();
     p2.push("s", "x").await.unwrap();
@@ -125,12 +128,11 @@ async fn simultaneous_first_completions_leave_exactly_one_owner() {
     let fb = scripts::fetch(&mut c, &k2, "wb", 1).await.unwrap().overflow.remove(0);
     let overflow = k2.overflow();
     let (mut ca, mut cb) = (c.clone(), c.clone());
-    let finished = |entry_id| scripts::Finished { stream: &overflow, entry_id, job_id: "j", session: "s", reply_to: None };
+    let finished =
+        |entry_id| scripts::Finished { stream: &overflow, entry_id, job_id: "j", session: "s", reply_to: None };
     let (ja, jb) = (finished(&fa.id), finished(&fb.id));
-    let (ra, rb) = tokio::join!(
-        scripts::complete(&mut ca, &k2, &ja, "wa", b""),
-        scripts::complete(&mut cb, &k2, &jb, "wb", b""),
-    );
+    let (ra, rb) =
+        tokio::join!(scripts::complete(&mut ca, &k2, &ja, "wa", b""), scripts::complete(&mut cb, &k2, &jb, "wb", b""),);
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!([ra.stamped, rb.stamped].iter().filter(|s| **s).count(), 1, "{ra:?} {rb:?}");
     let winner = if ra.stamped { "wa" } else { "wb" };
@@ -146,7 +148,8 @@ async fn a_busy_owner_spills_and_keeps_its_pin() {
     let rec = Recorder::default();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let (r, g) = (rec.clone(), gate.clone());
-    let owner_cfg = homing_worker::WorkerConfig { concurrency: 1, ..config_with(&url, &queue, "owner", settings.clone()) };
+    let owner_cfg =
+        homing_worker::WorkerConfig { concurrency: 1, ..config_with(&url, &queue, "owner", settings.clone()) };
     let owner = TestWorker::start(owner_cfg, move |job: Job| {
         r.record("owner", &job);
         let g = g.clone();

@@ -32,7 +32,11 @@ pub async fn heartbeat<C: ConnectionLike>(
     let ttl = liveness_ttl.as_millis().to_string();
     let cap = capacity.to_string();
     let v = LUA
-        .run(conn, &[&keys.meta(), &keys.workers(), &keys.capacity()], &[worker.as_bytes(), ttl.as_bytes(), cap.as_bytes()])
+        .run(
+            conn,
+            &[&keys.meta(), &keys.workers(), &keys.capacity()],
+            &[worker.as_bytes(), ttl.as_bytes(), cap.as_bytes()],
+        )
         .await?;
     let it = items("heartbeat", v, 2)?;
     Ok(Heartbeat { known: int(&it[0])? == 1, deadline_ms: int(&it[1])? as u64 })

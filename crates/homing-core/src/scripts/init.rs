@@ -41,10 +41,7 @@ pub async fn init<C: ConnectionLike>(
 ) -> Result<Initialised, Error> {
     settings.validate()?;
     let flat: Vec<String> = settings.to_fields().into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect();
-    let json = format!(
-        "[{}]",
-        flat.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",")
-    );
+    let json = format!("[{}]", flat.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(","));
     let mode = match mode {
         InitMode::Create => "create",
         InitMode::Update => "update",

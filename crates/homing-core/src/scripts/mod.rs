@@ -151,10 +151,9 @@ pub(crate) fn items(name: &str, v: Value, len: usize) -> Result<Vec<Value>, Erro
 pub(crate) fn int(v: &Value) -> Result<i64, Error> {
     match v {
         Value::Int(i) => Ok(*i),
-        Value::BulkString(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| malformed("expected an integer")),
+        Value::BulkString(b) => {
+            std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| malformed("expected an integer"))
+        }
         other => Err(malformed(format!("expected an integer, got {other:?}"))),
     }
 }

@@ -1,0 +1,30 @@
+# Homing: every command worth typing twice. `just` lists them.
+
+# List the recipes.
+default:
+    @just --list
+
+# The end-to-end demo: a producer and two workers on a local redis-server, affinity on vs off.
+demo:
+    cargo run -q -p homing-cli -- demo
+
+# Every test (starts its own redis-server; set REDIS_URL to use another).
+test:
+    cargo test --workspace --locked
+
+# What CI runs: install redis-server if missing, then the tests.
+ci:
+    .ci/run
+
+# Lints as CI would want them.
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --all -- --check
+
+# Run a sim worker against $REDIS_URL (default redis://127.0.0.1:6379).
+worker *ARGS:
+    cargo run -q -p homing-cli -- worker {{ARGS}} sim
+
+# Push one job: just push SESSION DATA
+push SESSION DATA:
+    cargo run -q -p homing-cli -- push {{SESSION}} {{DATA}}
