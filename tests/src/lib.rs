@@ -2,10 +2,12 @@
 //! tests that restart Redis, in-process workers that can be stopped or crashed, and a recorder
 //! of which worker ran which job.
 
+pub mod bin;
 pub mod recorder;
 pub mod server;
 pub mod workers;
 
+pub use bin::homing_bin;
 pub use recorder::{Recorder, Run};
 pub use server::{redis_url, RedisServer};
 pub use workers::TestWorker;

@@ -2,7 +2,7 @@
 //! Each flag has one environment variable; the README's config table lists them all.
 
 use clap::Args;
-use homing_core::{AffinityMode, QueueSettings};
+use homing_core::{AffinityMode, Keys, QueueName, QueueSettings};
 use std::time::Duration;
 
 /// Flags every subcommand takes.
@@ -23,6 +23,11 @@ impl Global {
     /// The Redis URL given, or the local default.
     pub fn url(&self) -> &str {
         self.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379")
+    }
+
+    /// The queue's keys; checks the queue name and prefix before anything connects.
+    pub fn keys(&self) -> Result<Keys, homing_core::Error> {
+        Keys::new(&self.prefix, &QueueName::new(self.queue.as_str())?)
     }
 }
 

@@ -36,6 +36,7 @@ pub struct PushCmd {
 }
 
 pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
+    global.keys()?;
     let payload = match (&cmd.data, &cmd.file) {
         (Some(data), _) => data.clone().into_bytes(),
         (None, Some(path)) => {

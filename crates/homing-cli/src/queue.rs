@@ -4,7 +4,7 @@ use crate::args::{Global, SettingsArgs};
 use anyhow::Context;
 use clap::Subcommand;
 use homing_core::scripts::{self, InitMode};
-use homing_core::{Keys, QueueName, QueueSettings};
+use homing_core::QueueSettings;
 
 /// Queue administration.
 #[derive(Subcommand, Debug)]
@@ -23,7 +23,7 @@ pub enum QueueCmd {
 }
 
 pub async fn run(global: &Global, cmd: QueueCmd) -> anyhow::Result<()> {
-    let keys = Keys::new(&global.prefix, &QueueName::new(global.queue.as_str())?)?;
+    let keys = global.keys()?;
     let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.url()))?;
     let mut conn = client
         .get_multiplexed_async_connection()

@@ -1,6 +1,7 @@
 //! Every test that needs a real Redis, in one binary.
 
 mod bad_input;
+mod cli;
 mod failures;
 mod modes;
 mod push_options;

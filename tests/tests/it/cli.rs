@@ -1,0 +1,166 @@
+//! The `homing` binary as a user runs it: a real worker process, pushes, SIGTERM, bad input.
+
+use homing_core::{Keys, QueueName};
+use homing_tests::{conn, fresh_queue, homing_bin, redis_url, wait_for};
+use redis::AsyncCommands;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+fn homing(url: &str, queue: &str) -> Command {
+    let mut c = Command::new(homing_bin());
+    c.env("REDIS_URL", url).env("HOMING_QUEUE", queue).env_remove("RUST_LOG").kill_on_drop(true);
+    c
+}
+
+async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("homing starts");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(data).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("homing exits").unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn a_worker_process_serves_pushes_and_leaves_on_sigterm() {
+    let url = redis_url();
+    let queue = fresh_queue("cli");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let mut worker = homing(&url, &queue);
+    worker
+        .args(["worker", "--name", "cli-w", "--heartbeat-interval", "100ms", "--liveness-ttl", "500ms"])
+        .args(["--idle-block", "200ms", "echo"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = worker.spawn().unwrap();
+    let workers = keys.workers();
+    let id: String = wait_for("the worker to register", Duration::from_secs(30), || async {
+        let ids: Vec<String> = conn(&url).await.zrange(&workers, 0, -1).await.unwrap();
+        ids.into_iter().next()
+    })
+    .await;
+    assert!(id.starts_with("cli-w-"), "{id}");
+
+    let mut push = homing(&url, &queue);
+    push.args(["push", "s1", "hello"]);
+    let out = run(push, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let (job_id, route) = line.trim().split_once(' ').unwrap();
+    assert_eq!((job_id.len(), route), (28, "new"), "{line}");
+
+    let mut wait = homing(&url, &queue);
+    wait.args(["push", "s1", "--wait", "10s"]);
+    let out = run(wait, Some(b"from stdin")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from stdin");
+
+    let mut fatal = homing(&url, &queue);
+    fatal.args(["push", "s1", "fatal:no good", "--wait", "10s"]);
+    let out = run(fatal, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("failed: fatal: no good"), "{}", text(&out.stderr));
+
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("worker exits").unwrap();
+    assert!(status.success(), "worker exit status {status}");
+    let left: u64 = conn(&url).await.zcard(&workers).await.unwrap();
+    assert_eq!(left, 0, "the worker left Q:workers");
+}
+
+#[tokio::test]
+async fn queue_init_writes_once_and_update_changes_only_the_given_settings() {
+    let url = redis_url();
+    let queue = fresh_queue("cliinit");
+    let mut show = homing(&url, &queue);
+    show.args(["queue", "show"]);
+    let out = run(show, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("has no settings yet: run `homing queue init`"), "{}", text(&out.stderr));
+
+    let mut init = homing(&url, &queue);
+    init.args(["queue", "init", "--max-attempts", "7"]);
+    let out = run(init, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("max_attempts = 7"));
+
+    let mut again = homing(&url, &queue);
+    again.args(["queue", "init", "--max-attempts", "9"]);
+    let out = run(again, None).await;
+    assert!(text(&out.stdout).contains("max_attempts = 7"), "first writer wins");
+    assert!(text(&out.stderr).contains("use --update"));
+
+    let mut update = homing(&url, &queue);
+    update.args(["queue", "init", "--update", "--affinity", "shadow"]);
+    let out = run(update, None).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("affinity = shadow") && stdout.contains("max_attempts = 7"), "{stdout}");
+}
+
+#[tokio::test]
+async fn bad_input_and_unreachable_redis_fail_with_one_clear_line() {
+    let url = redis_url();
+    let queue = fresh_queue("clibad");
+    let mut empty = homing(&url, &queue);
+    empty.args(["push", "", "x"]);
+    let out = run(empty, None).await;
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: invalid session: must be 1-256 bytes, got 0; use a shorter id such as a hash of it"
+    );
+
+    let mut bad_queue = homing(&url, "no spaces");
+    bad_queue.args(["push", "s", "x"]);
+    let out = run(bad_queue, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("error: invalid queue name \"no spaces\""), "{}", text(&out.stderr));
+
+    let mut away = homing("redis://127.0.0.1:1", &queue);
+    away.args(["push", "s", "x"]);
+    let out = run(away, None).await;
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: cannot connect to redis://127.0.0.1:1"), "{stderr}");
+}
+
+/// The README's first command, small: every later turn of a conversation with affinity on is
+/// served warm by the worker that served its first turn. Run without REDIS_URL, so the demo
+/// starts its own redis-server from PATH.
+#[tokio::test]
+async fn the_demo_sends_later_turns_home_and_compares_on_with_off() {
+    let mut demo = Command::new(homing_bin());
+    demo.env_remove("REDIS_URL").env_remove("RUST_LOG").kill_on_drop(true);
+    demo.args(["demo", "--sessions", "2", "--turns", "4", "--cold", "5ms"]);
+    let out = run(demo, None).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let on: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("affinity on:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(on.len(), 2, "{stdout}");
+    for line in on {
+        let turns: Vec<&str> = line.split_whitespace().skip(1).filter(|w| *w != "|").collect();
+        let first = turns[0];
+        assert_eq!(turns[1], "COLD", "{line}");
+        for pair in turns[2..].chunks(2) {
+            assert_eq!(pair, [first, "warm"], "{line}");
+        }
+    }
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("on ") || l.starts_with("off ")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].split_whitespace().nth(1) == Some("75%"), "3 of 4 turns warm with affinity on: {}", rows[0]);
+}
