@@ -151,7 +151,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
 }
 
 /// Deletes the demo queue's keys, so a demo run against a shared Redis leaves nothing behind.
-async fn remove_queue(url: &str, keys: &homing_core::Keys) {
+pub(crate) async fn remove_queue(url: &str, keys: &homing_core::Keys) {
     let Ok(client) = redis::Client::open(url) else { return };
     let Ok(mut c) = client.get_multiplexed_async_connection().await else { return };
     let found: redis::RedisResult<Vec<String>> = async {

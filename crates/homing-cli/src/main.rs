@@ -2,6 +2,7 @@
 //! the library's config structs and calls the library; every behaviour lives in the crates.
 
 mod args;
+mod bench;
 mod demo;
 mod local_redis;
 mod push;
@@ -36,6 +37,8 @@ enum Command {
     /// A producer and two `sim` workers on a local redis-server, printing which worker served
     /// each session's turns, with affinity on and then off.
     Demo(demo::DemoCmd),
+    /// Raw throughput: pipelined pushes, then workers with a no-op handler draining them.
+    Bench(bench::BenchCmd),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             Command::Push(cmd) => push::run(&cli.global, cmd).await,
             Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
             Command::Demo(cmd) => demo::run(&cli.global, cmd).await,
+            Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         }
     });
     match result {

@@ -15,7 +15,9 @@ fn homing(url: &str, queue: &str) -> Command {
 }
 
 async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("homing starts");
     if let Some(data) = stdin {
         let mut pipe = child.stdin.take().unwrap();
