@@ -9,6 +9,7 @@ mod handler;
 mod heartbeat;
 mod maintenance;
 pub mod metrics;
+mod periodic;
 mod worker;
 
 pub use config::WorkerConfig;

@@ -3,30 +3,20 @@
 //! workers running it at once cannot move a job twice.
 
 use crate::error::Error;
+use crate::periodic::Periodic;
 use crate::worker::Ctx;
 use homing_core::scripts;
 use std::sync::Arc;
 use tokio::sync::watch;
-use tracing::warn;
 
-/// Jobs moved per promote call; more wait for the next tick, keeping each script short.
+/// Jobs moved per promote call; more wait for the next call, keeping each script short.
 const PROMOTE_LIMIT: u32 = 500;
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(ctx.config.maintenance_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conn = None;
-    let mut healthy = true;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
+    let mut task = Periodic::new("maintenance", ctx.config.maintenance_interval);
+    while task.next(&mut stop).await {
         let result = async {
-            if conn.is_none() {
-                conn = Some(ctx.conns.dedicated().await?);
-            }
-            let c = conn.as_mut().expect("just set");
+            let c = task.conn(&ctx).await?;
             loop {
                 let moved = scripts::promote(c, &ctx.keys, PROMOTE_LIMIT).await?;
                 metrics::counter!(crate::metrics::JOBS_PROMOTED).increment(moved);
@@ -36,16 +26,6 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             }
         }
         .await;
-        match result {
-            Ok(()) => healthy = true,
-            Err(e) => {
-                metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "maintenance").increment(1);
-                conn = None;
-                if healthy {
-                    warn!(worker = %ctx.id, error = %e, "maintenance pass failed; retrying next tick");
-                    healthy = false;
-                }
-            }
-        }
+        task.outcome(&ctx, result);
     }
 }
