@@ -17,7 +17,8 @@ end
 -- Raises HOMING_NO_QUEUE / HOMING_PROTOCOL before the caller writes anything.
 local function homing_settings(meta_key)
   local v = redis.call('HMGET', meta_key, 'version', 'affinity', 'max_waiting', 'pin_ttl_ms',
-    'max_attempts', 'max_payload', 'backoff_base_ms', 'backoff_max_ms')
+    'max_attempts', 'max_payload', 'backoff_base_ms', 'backoff_max_ms', 'max_wait_ms',
+    'visibility_timeout_ms')
   if not v[1] then
     error({err = 'HOMING_NO_QUEUE queue settings missing at ' .. meta_key ..
       ': start a worker or run `homing queue init` first'})
@@ -34,6 +35,8 @@ local function homing_settings(meta_key)
     max_payload = tonumber(v[6]),
     backoff_base_ms = tonumber(v[7]),
     backoff_max_ms = tonumber(v[8]),
+    max_wait_ms = tonumber(v[9]),
+    visibility_timeout_ms = tonumber(v[10]),
   }
 end
 

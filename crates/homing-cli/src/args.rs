@@ -57,6 +57,13 @@ pub struct SettingsArgs {
     /// Cap on the retry backoff. [default: 5m]
     #[arg(long, env = "HOMING_BACKOFF_MAX", value_parser = humantime::parse_duration)]
     pub backoff_max: Option<Duration>,
+    /// Longest a job waits undelivered in its owner's inbox before another worker may take it. [default: 2s]
+    #[arg(long, env = "HOMING_MAX_WAIT", value_parser = humantime::parse_duration)]
+    pub max_wait: Option<Duration>,
+    /// How long a running job may go without its worker renewing its lease before it is
+    /// reclaimed. [default: 30s]
+    #[arg(long, env = "HOMING_VISIBILITY_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub visibility_timeout: Option<Duration>,
 }
 
 impl SettingsArgs {
@@ -70,6 +77,8 @@ impl SettingsArgs {
             max_payload: self.max_payload.unwrap_or(base.max_payload),
             backoff_base: self.backoff_base.unwrap_or(base.backoff_base),
             backoff_max: self.backoff_max.unwrap_or(base.backoff_max),
+            max_wait: self.max_wait.unwrap_or(base.max_wait),
+            visibility_timeout: self.visibility_timeout.unwrap_or(base.visibility_timeout),
         }
     }
 }

@@ -93,6 +93,11 @@ impl Keys {
         format!("{}:*", self.base)
     }
 
+    /// `Q:lease:<pass>`: the worker running a maintenance pass, with a TTL.
+    pub fn lease(&self, pass: &str) -> String {
+        format!("{}:lease:{pass}", self.base)
+    }
+
     /// `Q:meta`: protocol version and queue settings.
     pub fn meta(&self) -> String {
         format!("{}:meta", self.base)

@@ -77,6 +77,18 @@ pub struct QueueSettings {
     pub backoff_base: Duration,
     /// The cap on the exponential backoff. Default 5 min.
     pub backoff_max: Duration,
+    /// The longest a job waits undelivered in its owner's inbox before it moves to the
+    /// overflow (route `spill:wait`). Default 2 s: a healthy owner starts a queued job within
+    /// about one run (the inbox holds at most `capacity + max_waiting`), so this only fires for
+    /// a slow or stuck owner, and past 2 s a cold run elsewhere (45 ms to about a second for a
+    /// conversation cache) is cheaper than waiting on. Lower it when
+    /// `homing_job_wait_seconds` for inbox jobs has a long tail.
+    pub max_wait: Duration,
+    /// How long a delivered job may go without its worker renewing its lease before it is
+    /// reclaimed and its session unpinned. Default 30 s: workers renew every third of it, so
+    /// only a worker stopped for 30 s (a frozen process, a partition) loses its jobs, never one
+    /// in a GC pause; a reclaimed job runs again, so keep it well above such pauses.
+    pub visibility_timeout: Duration,
 }
 
 impl Default for QueueSettings {
@@ -89,6 +101,8 @@ impl Default for QueueSettings {
             max_payload: 1024 * 1024,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(5 * 60),
+            max_wait: Duration::from_secs(2),
+            visibility_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -109,6 +123,12 @@ impl QueueSettings {
         if self.backoff_base.is_zero() || self.backoff_max < self.backoff_base {
             return bad("backoff_base must be > 0 and backoff_max >= backoff_base");
         }
+        if self.max_wait.is_zero() {
+            return bad("max_wait must be > 0");
+        }
+        if self.visibility_timeout < Duration::from_millis(300) {
+            return bad("visibility_timeout must be at least 300 ms (workers renew leases every third of it)");
+        }
         Ok(())
     }
 
@@ -122,6 +142,8 @@ impl QueueSettings {
             ("max_payload", self.max_payload.to_string()),
             ("backoff_base_ms", self.backoff_base.as_millis().to_string()),
             ("backoff_max_ms", self.backoff_max.as_millis().to_string()),
+            ("max_wait_ms", self.max_wait.as_millis().to_string()),
+            ("visibility_timeout_ms", self.visibility_timeout.as_millis().to_string()),
         ]
     }
 
@@ -147,6 +169,8 @@ impl QueueSettings {
             max_payload: num(fields, "max_payload")?,
             backoff_base: ms("backoff_base_ms")?,
             backoff_max: ms("backoff_max_ms")?,
+            max_wait: ms("max_wait_ms")?,
+            visibility_timeout: ms("visibility_timeout_ms")?,
         })
     }
 }

@@ -28,8 +28,28 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// Keeps an entry in the worker's in-flight set, whose leases it renews, while the job runs.
+struct InFlight<H> {
+    ctx: Arc<Ctx<H>>,
+    entry_id: String,
+}
+
+impl<H> InFlight<H> {
+    fn new(ctx: &Arc<Ctx<H>>, entry_id: &str, source: Source) -> Self {
+        ctx.in_flight.lock().expect("not poisoned").insert(entry_id.to_string(), source);
+        Self { ctx: ctx.clone(), entry_id: entry_id.to_string() }
+    }
+}
+
+impl<H> Drop for InFlight<H> {
+    fn drop(&mut self) {
+        self.ctx.in_flight.lock().expect("not poisoned").remove(&self.entry_id);
+    }
+}
+
 /// Runs one claimed entry to its end; the permit frees the slot when this returns.
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: StreamEntry, _slot: OwnedSemaphorePermit) {
+    let _lease = InFlight::new(&ctx, &entry.id, source);
     let job = match Job::from_fields(&entry.fields) {
         Ok(job) => job,
         Err(e) => {

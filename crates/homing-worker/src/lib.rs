@@ -10,6 +10,7 @@ mod heartbeat;
 mod maintenance;
 pub mod metrics;
 mod periodic;
+mod renew;
 mod worker;
 
 pub use config::WorkerConfig;

@@ -1,31 +1,97 @@
-//! Periodic passes on their own task and connection, never on the job path: promote moves due
-//! delayed jobs (retries, scheduled pushes) through the route. Promote is one atomic script, so
-//! workers running it at once cannot move a job twice.
+//! Maintenance passes on their own task and connection, never on the job path, run by one
+//! worker at a time under the lease `Q:lease:maintenance`:
+//! - promote: due delayed jobs (retries, scheduled pushes) through the route;
+//! - reap: every job of a worker whose liveness deadline passed back through the route;
+//! - reclaim: entries whose worker stopped renewing their lease for `visibility_timeout`;
+//! - steal: undelivered inbox entries older than `max_wait` to the overflow.
+//!
+//! Each pass is one atomic script per call, so a lease lost mid-pass (a holder that paused
+//! past the lease) cannot move a job twice: the next holder's scripts see the moved state.
 
 use crate::error::Error;
+use crate::metrics::{JOBS_PROMOTED, JOBS_RECLAIMED, WORKERS_REAPED};
 use crate::periodic::Periodic;
 use crate::worker::Ctx;
+use deadpool_redis::Connection;
 use homing_core::scripts;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tracing::{info, warn};
 
-/// Jobs moved per promote call; more wait for the next call, keeping each script short.
-const PROMOTE_LIMIT: u32 = 500;
+/// Jobs moved per script call; more wait for the next call, keeping each script short.
+const LIMIT: u32 = 500;
+/// Calls per pass per stream at most, so one tick never runs long.
+const CALLS: usize = 20;
+
+/// The lease outlives several ticks, so a holder keeps it through a slow tick, and a crashed
+/// holder is replaced within one lease period: at least 1 s, or five ticks.
+pub(crate) fn lease_ttl(tick: Duration) -> Duration {
+    (tick * 5).max(Duration::from_secs(1))
+}
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut task = Periodic::new("maintenance", ctx.config.maintenance_interval);
+    let ttl = lease_ttl(ctx.config.maintenance_interval);
+    let mut holding = false;
     while task.next(&mut stop).await {
         let result = async {
             let c = task.conn(&ctx).await?;
-            loop {
-                let moved = scripts::promote(c, &ctx.keys, PROMOTE_LIMIT).await?;
-                metrics::counter!(crate::metrics::JOBS_PROMOTED).increment(moved);
-                if moved < u64::from(PROMOTE_LIMIT) {
-                    return Ok::<_, Error>(());
-                }
+            let held = scripts::lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str(), ttl).await?;
+            if held != holding {
+                info!(worker = %ctx.id, held, "maintenance lease changed hands");
+                holding = held;
             }
+            if held {
+                passes(&ctx, c).await?;
+            }
+            Ok::<_, Error>(())
         }
         .await;
         task.outcome(&ctx, result);
     }
+}
+
+async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
+    let keys = &ctx.keys;
+    for _ in 0..CALLS {
+        let moved = scripts::promote(&mut *c, keys, LIMIT).await?;
+        metrics::counter!(JOBS_PROMOTED).increment(moved);
+        if moved < u64::from(LIMIT) {
+            break;
+        }
+    }
+    for _ in 0..CALLS {
+        let reaped = scripts::reap(&mut *c, keys, LIMIT).await?;
+        let Some(worker) = reaped.worker else { break };
+        metrics::counter!(JOBS_RECLAIMED, "reason" => "dead").increment(reaped.moved);
+        if reaped.done {
+            metrics::counter!(WORKERS_REAPED).increment(1);
+            warn!(reaper = %ctx.id, dead = %worker, moved = reaped.moved, "reaped a dead worker");
+        }
+    }
+    let workers: Vec<String> = redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?;
+    let streams = workers.iter().map(|w| keys.inbox(w)).chain(std::iter::once(keys.overflow()));
+    for stream in streams {
+        for _ in 0..CALLS {
+            let moved = scripts::reclaim(&mut *c, keys, &stream, LIMIT).await?;
+            if moved > 0 {
+                metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(moved);
+                warn!(reaper = %ctx.id, %stream, moved, "reclaimed jobs of a stalled worker");
+            }
+            if moved < u64::from(LIMIT) {
+                break;
+            }
+        }
+    }
+    for worker in &workers {
+        for _ in 0..CALLS {
+            let moved = scripts::steal(&mut *c, keys, worker, LIMIT).await?;
+            metrics::counter!(JOBS_RECLAIMED, "reason" => "wait").increment(moved);
+            if moved < u64::from(LIMIT) {
+                break;
+            }
+        }
+    }
+    Ok(())
 }

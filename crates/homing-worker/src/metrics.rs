@@ -16,6 +16,12 @@ pub const JOB_WAIT_SECONDS: &str = "homing_job_wait_seconds";
 pub const JOB_RUN_SECONDS: &str = "homing_job_run_seconds";
 /// Delayed jobs moved to a stream by promote.
 pub const JOBS_PROMOTED: &str = "homing_jobs_promoted_total";
+/// Jobs taken back from a worker, by `reason`: `dead` (reaped: no heartbeat within
+/// `liveness_ttl`), `stalled` (reclaimed: no lease renewal within `visibility_timeout`),
+/// `wait` (stolen: undelivered in an inbox longer than `max_wait`).
+pub const JOBS_RECLAIMED: &str = "homing_jobs_reclaimed_total";
+/// Dead workers whose jobs were all taken back and who were removed from `Q:workers`.
+pub const WORKERS_REAPED: &str = "homing_workers_reaped_total";
 /// Errors talking to Redis, by `op`.
 pub const REDIS_ERRORS: &str = "homing_redis_errors_total";
 

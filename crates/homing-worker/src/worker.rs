@@ -5,12 +5,13 @@ use crate::config::WorkerConfig;
 use crate::connections::Connections;
 use crate::error::Error;
 use crate::handler::Handler;
-use crate::{fetch, heartbeat, maintenance};
+use crate::{fetch, heartbeat, maintenance, renew};
 use homing_core::scripts::{self, HandBackPhase, InitMode};
 use homing_core::{Keys, QueueName, QueueSettings, WorkerId};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -44,6 +45,10 @@ pub(crate) struct Ctx<H> {
     pub(crate) handler: H,
     /// Set once shutdown began: heartbeats then report capacity 0, so nothing new is routed here.
     pub(crate) draining: AtomicBool,
+    /// The queue settings read at start (`visibility_timeout` sets the lease renewal period).
+    pub(crate) settings: QueueSettings,
+    /// Entries this worker is running, by entry id, whose leases it renews.
+    pub(crate) in_flight: Mutex<HashMap<String, Source>>,
 }
 
 impl<H> Ctx<H> {
@@ -87,7 +92,6 @@ impl<H> Ctx<H> {
 /// A worker of one queue. Build it with [`Worker::new`], then `run(shutdown).await`.
 pub struct Worker<H: Handler> {
     ctx: Arc<Ctx<H>>,
-    settings: QueueSettings,
 }
 
 impl<H: Handler> std::fmt::Debug for Worker<H> {
@@ -119,8 +123,10 @@ impl<H: Handler> Worker<H> {
             conns,
             handler,
             draining: AtomicBool::new(false),
+            settings: init.settings,
+            in_flight: Mutex::new(HashMap::new()),
         };
-        Ok(Self { ctx: Arc::new(ctx), settings: init.settings })
+        Ok(Self { ctx: Arc::new(ctx) })
     }
 
     /// This incarnation's id, `<name>-<suffix>`.
@@ -130,7 +136,7 @@ impl<H: Handler> Worker<H> {
 
     /// The queue settings in force (as stored in `Q:meta`).
     pub fn settings(&self) -> &QueueSettings {
-        &self.settings
+        &self.ctx.settings
     }
 
     /// Registers, then fetches and runs jobs until `shutdown` resolves. Then it stops fetching,
@@ -146,6 +152,7 @@ impl<H: Handler> Worker<H> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let beats = tokio::spawn(heartbeat::run(ctx.clone(), stop_rx.clone()));
         let upkeep = tokio::spawn(maintenance::run(ctx.clone(), stop_rx.clone()));
+        let leases = tokio::spawn(renew::run(ctx.clone(), stop_rx.clone()));
         let mut fetching = tokio::spawn(fetch::run(ctx.clone(), stop_rx));
 
         tokio::pin!(shutdown);
@@ -175,6 +182,7 @@ impl<H: Handler> Worker<H> {
         }
         let _ = beats.await;
         let _ = upkeep.await;
+        let _ = leases.await;
         let moved = with_retries(&ctx, "hand_back", |mut c| {
             let ctx = ctx.clone();
             async move { Ok(scripts::hand_back(&mut c, &ctx.keys, ctx.id.as_str(), HandBackPhase::Leave).await?) }

@@ -8,8 +8,12 @@ mod fetch;
 mod hand_back;
 mod heartbeat;
 mod init;
+mod lease;
 mod promote;
 mod push;
+mod reap;
+mod reclaim;
+mod steal;
 
 pub use complete::{complete, Completion, Finished};
 pub use fail::{fail, Failure};
@@ -17,8 +21,12 @@ pub use fetch::{fetch, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, Heartbeat};
 pub use init::{init, load_settings, InitMode, Initialised};
+pub use lease::lease;
 pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed};
+pub use reap::{reap, Reaped};
+pub use reclaim::reclaim;
+pub use steal::steal;
 
 use crate::error::{malformed, Error};
 use redis::aio::ConnectionLike;
@@ -61,7 +69,7 @@ macro_rules! script_spec {
 pub(crate) use script_spec;
 
 /// Every script, for header checks and for `homing` to list.
-pub fn all() -> [&'static ScriptSpec; 8] {
+pub fn all() -> [&'static ScriptSpec; 12] {
     [
         &complete::SPEC,
         &fail::SPEC,
@@ -69,8 +77,12 @@ pub fn all() -> [&'static ScriptSpec; 8] {
         &hand_back::SPEC,
         &heartbeat::SPEC,
         &init::SPEC,
+        &lease::SPEC,
         &promote::SPEC,
         &push::SPEC,
+        &reap::SPEC,
+        &reclaim::SPEC,
+        &steal::SPEC,
     ]
 }
 

@@ -1,0 +1,42 @@
+//! `reap`: take everything from a worker whose liveness deadline passed.
+
+use super::{int, items, script_spec, Lua, ScriptSpec};
+use crate::error::Error;
+use crate::keys::Keys;
+use crate::stream::text;
+use redis::aio::ConnectionLike;
+
+pub(super) static SPEC: ScriptSpec = script_spec!("reap",
+    includes: ["settings", "route", "entry", "requeue"],
+    keys: ["meta", "workers", "capacity", "overflow"],
+    argv: ["limit"]);
+static LUA: Lua = Lua::new(&SPEC);
+
+/// What one `reap` call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    /// The dead worker handled, or `None` when every listed worker is alive.
+    pub worker: Option<String>,
+    /// Jobs sent back through the route (or dead-lettered past max_attempts).
+    pub moved: u64,
+    /// True once the worker is gone from `Q:workers`; false when more entries remain.
+    pub done: bool,
+}
+
+/// Reaps one dead worker, moving at most `limit` entries.
+pub async fn reap<C: ConnectionLike>(conn: &mut C, keys: &Keys, limit: u32) -> Result<Reaped, Error> {
+    let v = LUA
+        .run(
+            conn,
+            &[&keys.meta(), &keys.workers(), &keys.capacity(), &keys.overflow()],
+            &[limit.to_string().as_bytes()],
+        )
+        .await?;
+    let mut it = items("reap", v, 3)?.into_iter();
+    let worker = text(it.next().unwrap_or_default())?;
+    Ok(Reaped {
+        worker: (!worker.is_empty()).then_some(worker),
+        moved: int(&it.next().unwrap_or_default())? as u64,
+        done: int(&it.next().unwrap_or_default())? == 1,
+    })
+}

@@ -1,0 +1,43 @@
+//! Lease renewal: every third of `visibility_timeout`, the worker resets the idle time of the
+//! entries it is running (`XCLAIM ... JUSTID` to itself), so `reclaim` takes jobs only from a
+//! worker that really stopped, never from a healthy one running a long job.
+
+use crate::error::Error;
+use crate::periodic::Periodic;
+use crate::worker::{Ctx, Source};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Ids per `XCLAIM`, keeping each command short.
+const CHUNK: usize = 1000;
+
+pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
+    let mut task = Periodic::new("renew", ctx.settings.visibility_timeout / 3);
+    while task.next(&mut stop).await {
+        let held: Vec<(String, Source)> =
+            ctx.in_flight.lock().expect("not poisoned").iter().map(|(id, s)| (id.clone(), *s)).collect();
+        if held.is_empty() {
+            continue;
+        }
+        let result = async {
+            let c = task.conn(&ctx).await?;
+            for source in [Source::Inbox, Source::Overflow] {
+                let ids: Vec<&str> = held.iter().filter(|(_, s)| *s == source).map(|(id, _)| id.as_str()).collect();
+                for chunk in ids.chunks(CHUNK) {
+                    let _: redis::Value = redis::cmd("XCLAIM")
+                        .arg(ctx.stream(source))
+                        .arg(homing_core::keys::GROUP)
+                        .arg(ctx.id.as_str())
+                        .arg(0)
+                        .arg(chunk)
+                        .arg("JUSTID")
+                        .query_async(c)
+                        .await?;
+                }
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        task.outcome(&ctx, result);
+    }
+}

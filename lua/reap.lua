@@ -1,0 +1,60 @@
+--[[
+  reap: take everything from one worker whose liveness deadline passed: its inbox (delivered
+  entries one attempt later, undelivered ones as they were) and its pending overflow entries go
+  back through the route (its pins are released there, as the owner is dead); then its
+  consumer, inbox and capacity are deleted and it leaves Q:workers. Large inboxes take several
+  calls: the worker stays listed until the last one.
+  Includes: settings, route, entry, requeue
+  KEYS[1] meta          hash     Q:meta
+  KEYS[2] workers       zset     Q:workers
+  KEYS[3] capacity      hash     Q:capacity
+  KEYS[4] overflow      stream   Q:overflow
+  ARGV[1] limit                  entries moved per call at most (1-10000)
+  Returns: {worker, moved, done 0|1}: worker is '' when no worker is dead
+  Errors:  HOMING_BAD_ARG    limit out of range
+           HOMING_NO_QUEUE, HOMING_PROTOCOL
+]]
+local limit = tonumber(ARGV[1])
+local cfg = homing_settings(KEYS[1])
+if not limit or limit < 1 or limit > 10000 then
+  return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
+end
+
+local Q = homing_base(KEYS[1])
+local now = homing_now()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 1)[1]
+if not dead then return {'', 0, 1} end
+local err = 'worker ' .. dead .. ' died (no heartbeat within liveness_ttl) with the job in flight'
+local moved = 0
+
+local inbox = Q .. ':inbox:' .. dead
+if redis.call('EXISTS', inbox) == 1 then
+  local delivered = {}
+  for _, p in ipairs(redis.call('XPENDING', inbox, GROUP, '-', '+', limit)) do delivered[p[1]] = true end
+  for _, e in ipairs(redis.call('XRANGE', inbox, '-', '+', 'COUNT', limit)) do
+    redis.call('XACK', inbox, GROUP, e[1])
+    redis.call('XDEL', inbox, e[1])
+    homing_requeue(Q, cfg, now, e[2], 'stalled', err, dead, delivered[e[1]] == true)
+    moved = moved + 1
+  end
+  if redis.call('XLEN', inbox) > 0 then return {dead, moved, 0} end
+  redis.call('DEL', inbox)
+end
+
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local pending = redis.call('XPENDING', KEYS[4], GROUP, '-', '+', limit, dead)
+  for _, p in ipairs(pending) do
+    local r = redis.call('XRANGE', KEYS[4], p[1], p[1])
+    redis.call('XACK', KEYS[4], GROUP, p[1])
+    redis.call('XDEL', KEYS[4], p[1])
+    if #r == 1 then
+      homing_requeue(Q, cfg, now, r[1][2], 'stalled', err, dead, true)
+      moved = moved + 1
+    end
+  end
+  if #pending == limit then return {dead, moved, 0} end
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[4], GROUP, dead)
+end
+redis.call('ZREM', KEYS[2], dead)
+redis.call('HDEL', KEYS[3], dead)
+return {dead, moved, 1}
