@@ -3,11 +3,14 @@
 //! of which worker ran which job.
 
 pub mod bin;
+pub mod invariants;
+pub mod processes;
 pub mod recorder;
 pub mod server;
 pub mod workers;
 
 pub use bin::homing_bin;
+pub use processes::{read_record, record_file, WorkerProcess};
 pub use recorder::{Recorder, Run};
 pub use server::{redis_url, RedisServer};
 pub use workers::TestWorker;

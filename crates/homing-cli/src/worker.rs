@@ -55,6 +55,20 @@ pub enum HandlerCmd {
     /// Returns the payload as the result; a payload starting with `fail:` is retried and one
     /// starting with `fatal:` is dead-lettered at once (for trying the failure paths).
     Echo,
+    /// Appends `<job id> <session> <attempt> <worker name>` to a file for every job it finishes
+    /// (for fault tests); a payload `sleep:<ms>` runs that long, others run `--sleep`.
+    Record(RecordArgs),
+}
+
+/// Where and how the `record` handler records.
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// The file to append to.
+    #[arg(long)]
+    pub file: std::path::PathBuf,
+    /// How long a job runs unless its payload says `sleep:<ms>`.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub sleep: Duration,
 }
 
 impl WorkerArgs {
@@ -87,6 +101,13 @@ pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
                 Worker::new(config, Sim::new(args)).await.with_context(|| format!("cannot start a worker on {at}"))?;
             worker.run(crate::shutdown::signal()).await?;
         }
+        HandlerCmd::Record(args) => {
+            let name = config.name.clone();
+            let handler = move |job: Job| record(args.clone(), name.clone(), job);
+            let worker =
+                Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
+            worker.run(crate::shutdown::signal()).await?;
+        }
         HandlerCmd::Echo => {
             let worker = Worker::new(config, echo).await.with_context(|| format!("cannot start a worker on {at}"))?;
             worker.run(crate::shutdown::signal()).await?;
@@ -103,4 +124,19 @@ async fn echo(job: Job) -> Result<Vec<u8>, HandlerError> {
         return Err(HandlerError::fatal(String::from_utf8_lossy(&job.payload[6..])));
     }
     Ok(job.payload)
+}
+
+async fn record(args: RecordArgs, name: String, job: Job) -> Result<(), HandlerError> {
+    use std::io::Write;
+    let sleep = std::str::from_utf8(&job.payload)
+        .ok()
+        .and_then(|p| p.strip_prefix("sleep:"))
+        .and_then(|ms| ms.parse().ok())
+        .map_or(args.sleep, Duration::from_millis);
+    tokio::time::sleep(sleep).await;
+    let line = format!("{} {} {} {}\n", job.id, job.session, job.attempt, name);
+    // One short append per job: O_APPEND keeps lines from concurrent jobs whole.
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(&args.file).map_err(HandlerError::retry)?;
+    file.write_all(line.as_bytes()).map_err(HandlerError::retry)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 /// Why a job did not complete.
 enum Failed {
@@ -120,7 +120,11 @@ async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, job: Option<&Jo
             if done.stamped {
                 metrics::counter!(PINS_STAMPED).increment(1);
             }
-            debug!(outcome, stamped = done.stamped, on_owner = done.on_owner, "job finished");
+            if done.stale {
+                info!("job finished after it was reclaimed: stale, so it neither stamps nor replies");
+            } else {
+                debug!(outcome, stamped = done.stamped, on_owner = done.on_owner, "job finished");
+            }
             return;
         }
         (Ok(_), None) => Failed::Malformed("entry could not be decoded".to_string()),

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod failures;
+mod faults;
 mod modes;
 mod push_options;
 mod requests;

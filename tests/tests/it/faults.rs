@@ -1,0 +1,310 @@
+//! Guarantees under faults (DESIGN §6), with real `homing worker` processes that are killed,
+//! frozen and stopped, and in-process workers for the timing cases. Each ends with the
+//! invariant checker: every pushed job completed or dead-lettered, none in two places.
+
+use crate::{config_with, setup};
+use homing_client::Producer;
+use homing_core::{Keys, QueueName, QueueSettings};
+use homing_tests::invariants::{assert_settled, is_drained};
+use homing_tests::{
+    conn, fresh_queue, read_record, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess,
+};
+use homing_worker::{HandlerError, Job};
+use redis::AsyncCommands;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Fast timings for worker processes: death noticed after 500 ms, maintenance every 50 ms.
+const FAST: &[&str] = &[
+    "--heartbeat-interval",
+    "100ms",
+    "--liveness-ttl",
+    "500ms",
+    "--idle-block",
+    "200ms",
+    "--maintenance-interval",
+    "50ms",
+    "--concurrency",
+    "4",
+    "--visibility-timeout",
+    "2s",
+];
+
+fn keys_of(queue: &str) -> Keys {
+    Keys::with_default_prefix(&QueueName::new(queue).unwrap())
+}
+
+async fn live_workers(url: &str, keys: &Keys) -> Vec<String> {
+    conn(url).await.zrange(keys.workers(), 0, -1).await.unwrap()
+}
+
+async fn wait_workers(url: &str, keys: &Keys, n: usize) -> Vec<String> {
+    wait_for(&format!("{n} workers registered"), Duration::from_secs(30), || async {
+        let w = live_workers(url, keys).await;
+        (w.len() == n).then_some(w)
+    })
+    .await
+}
+
+async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
+    let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(keys.dead()).await.unwrap();
+    r.ids.iter().map(|e| (e.get::<String>("id").unwrap(), e.get::<String>("reason").unwrap())).collect()
+}
+
+/// Waits until every id of `pushed` is recorded or dead and nothing is queued; returns the
+/// completed ids.
+async fn wait_settled(url: &str, keys: &Keys, record: &Path, pushed: &[String], limit: Duration) -> HashSet<String> {
+    wait_for("every job completed or dead-lettered", limit, || async {
+        let done: HashSet<String> = read_record(record).into_keys().collect();
+        let dead: HashSet<String> = dead_ids(url, keys).await.into_iter().map(|(id, _)| id).collect();
+        let all = pushed.iter().all(|id| done.contains(id) || dead.contains(id));
+        (all && is_drained(url, keys).await).then_some(done)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_workers_at_random_under_load_loses_no_job() {
+    let url = redis_url();
+    let queue = fresh_queue("kill9");
+    let keys = keys_of(&queue);
+    let record = record_file("kill9");
+    let mut workers: Vec<WorkerProcess> =
+        (0..3).map(|i| WorkerProcess::start(&url, &queue, &format!("k{i}"), &record, FAST)).collect();
+    wait_workers(&url, &keys, 3).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+
+    // 2,000 jobs over 100 sessions, pushed in batches while workers are killed.
+    let pusher = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for batch in 0..40 {
+                let jobs: Vec<(String, &[u8])> =
+                    (0..50).map(|i| (format!("s{}", (batch * 50 + i) % 100), b"sleep:3".as_slice())).collect();
+                for r in producer.push_many_raw(&jobs).await.unwrap() {
+                    ids.push(r.unwrap().id.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            ids
+        })
+    };
+    let mut killed = Vec::new();
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(100..300))).await;
+        let victim = workers.remove(fastrand::usize(..workers.len()));
+        killed.push(victim.name.clone());
+        victim.kill();
+        workers.push(WorkerProcess::start(&url, &queue, &format!("k{}", round + 3), &record, FAST));
+    }
+    let pushed = pusher.await.unwrap();
+    assert_eq!(pushed.len(), 2000);
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(90)).await;
+    assert_settled(&url, &keys, &pushed, &completed).await;
+    for (id, reason) in dead_ids(&url, &keys).await {
+        assert_eq!(reason, "stalled", "job {id}: only a job killed max_attempts times may be dead");
+    }
+    let live = wait_workers(&url, &keys, 3).await;
+    for name in &killed {
+        assert!(live.iter().all(|w| !w.starts_with(&format!("{name}-"))), "killed {name} was reaped");
+    }
+
+    // Every session pinned to a killed worker moves to a survivor at its next job.
+    let next: Vec<(String, &[u8])> = (0..100).map(|i| (format!("s{i}"), b"sleep:1".as_slice())).collect();
+    let more: Vec<String> =
+        producer.push_many_raw(&next).await.unwrap().into_iter().map(|r| r.unwrap().id.to_string()).collect();
+    wait_settled(&url, &keys, &record, &more, Duration::from_secs(30)).await;
+    let mut c = conn(&url).await;
+    for i in 0..100 {
+        let owner: Option<String> = c.get(keys.pin(&format!("s{i}"))).await.unwrap();
+        let owner = owner.expect("every session has an owner after a successful job");
+        assert!(live.contains(&owner), "session s{i} pinned to {owner}, not a live worker of {live:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale() {
+    let url = redis_url();
+    let queue = fresh_queue("freeze");
+    let keys = keys_of(&queue);
+    let record = record_file("freeze");
+    // Liveness far above the visibility timeout, so the freeze is caught by reclaim, not reap.
+    let flags = [
+        "--idle-block",
+        "200ms",
+        "--maintenance-interval",
+        "50ms",
+        "--heartbeat-interval",
+        "1s",
+        "--liveness-ttl",
+        "20s",
+        "--visibility-timeout",
+        "1s",
+    ];
+    let a = WorkerProcess::start(&url, &queue, "fa", &record, &flags);
+    let a_id = wait_workers(&url, &keys, 1).await.remove(0);
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let first = producer.push_raw("s1", b"sleep:1").await.unwrap();
+    wait_for("the first job", Duration::from_secs(10), || async {
+        read_record(&record).get(first.id.as_str()).cloned()
+    })
+    .await;
+    let pin: Option<String> = conn(&url).await.get(keys.pin("s1")).await.unwrap();
+    assert_eq!(pin.as_deref(), Some(a_id.as_str()));
+
+    let slow = producer.push_raw("s1", b"sleep:3000").await.unwrap();
+    assert_eq!(slow.route, homing_client::Route::Hit);
+    let inbox = keys.inbox(&a_id);
+    wait_for("fa to start the slow job", Duration::from_secs(10), || async {
+        let p: redis::streams::StreamPendingReply = conn(&url).await.xpending(&inbox, "homing").await.unwrap();
+        (p.count() == 1).then_some(())
+    })
+    .await;
+    a.signal("STOP");
+    let frozen_at = Instant::now();
+    let b = WorkerProcess::start(&url, &queue, "fb", &record, &flags);
+    let rerun = wait_for("the slow job to finish on fb", Duration::from_secs(20), || async {
+        read_record(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())
+    })
+    .await;
+    let moved_after = frozen_at.elapsed();
+    assert_eq!(rerun.attempt, 1, "a reclaimed job runs one attempt later");
+    let b_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("fb-")).unwrap();
+    let pin: Option<String> = conn(&url).await.get(keys.pin("s1")).await.unwrap();
+    assert_eq!(pin.as_deref(), Some(b_id.as_str()), "the frozen owner's pin was released and fb stamped");
+
+    a.signal("CONT");
+    wait_for("fa's late completion to be logged stale", Duration::from_secs(15), || {
+        let log = a.log_text();
+        async move { log.contains("stale").then_some(()) }
+    })
+    .await;
+    let runs = read_record(&record).remove(slow.id.as_str()).unwrap();
+    assert_eq!(runs.len(), 2, "ran on fa (late) and on fb: {runs:?}");
+    let pin: Option<String> = conn(&url).await.get(keys.pin("s1")).await.unwrap();
+    assert_eq!(pin.as_deref(), Some(b_id.as_str()), "a stale completion does not stamp");
+    assert_settled(
+        &url,
+        &keys,
+        &[first.id.to_string(), slow.id.to_string()],
+        &read_record(&record).into_keys().collect(),
+    )
+    .await;
+    eprintln!("finished on fb {moved_after:?} after the freeze (visibility_timeout 1 s, then a 3 s run)");
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_long_job_with_a_renewed_lease_is_not_reclaimed() {
+    let settings = QueueSettings { visibility_timeout: Duration::from_millis(600), ..Default::default() };
+    let (url, queue, producer) = setup("longjob").await;
+    let keys = producer.keys().clone();
+    let rec = Recorder::default();
+    let handler = {
+        let rec = rec.clone();
+        move |job: Job| {
+            rec.record("a", &job);
+            async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok::<_, HandlerError>(())
+            }
+        }
+    };
+    let w = TestWorker::start(config_with(&url, &queue, "a", settings), handler);
+    let job = producer.push_raw("s", b"long").await.unwrap();
+    wait_for("the long job to complete", Duration::from_secs(15), || async {
+        let started = !rec.runs_of(job.id.as_str()).is_empty();
+        (started && is_drained(&url, &keys).await).then_some(())
+    })
+    .await;
+    let runs = rec.runs_of(job.id.as_str());
+    assert_eq!(runs.len(), 1, "ran once, 2 s against a 600 ms visibility timeout: {runs:?}");
+    assert!(dead_ids(&url, &keys).await.is_empty());
+    w.stop();
+}
+
+#[tokio::test]
+async fn behind_a_slow_owner_a_job_moves_after_max_wait() {
+    let settings = QueueSettings { max_wait: Duration::from_millis(300), max_waiting: 1, ..Default::default() };
+    let (url, queue, producer) = setup("maxwait").await;
+    let keys = producer.keys().clone();
+    let rec = Recorder::default();
+    let handler = |name: &'static str| {
+        let rec = rec.clone();
+        move |job: Job| {
+            rec.record(name, &job);
+            let long = job.payload == b"long";
+            async move {
+                if long {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                Ok::<_, HandlerError>(())
+            }
+        }
+    };
+    let one =
+        |name| homing_worker::WorkerConfig { concurrency: 1, ..config_with(&url, &queue, name, settings.clone()) };
+    let a = TestWorker::start(one("a"), handler("a"));
+    let b = TestWorker::start(one("b"), handler("b"));
+    let first = producer.push_raw("s", b"quick").await.unwrap();
+    let owner = wait_for("the first job", Duration::from_secs(10), || {
+        let runs = rec.runs_of(first.id.as_str());
+        async move { runs.first().map(|r| r.worker.clone()) }
+    })
+    .await;
+    wait_for("the pin", Duration::from_secs(5), || async {
+        let pin: Option<String> = conn(&url).await.get(keys.pin("s")).await.unwrap();
+        pin
+    })
+    .await;
+    let long = producer.push_raw("s", b"long").await.unwrap();
+    assert_eq!(long.route, homing_client::Route::Hit);
+    wait_for("the owner to start the long job", Duration::from_secs(5), || {
+        let n = rec.runs_of(long.id.as_str()).len();
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    let pushed_at = Instant::now();
+    let next = producer.push_raw("s", b"next").await.unwrap();
+    assert_eq!(next.route, homing_client::Route::Hit, "queued behind the busy owner");
+    let run = wait_for("the waiting job to run elsewhere", Duration::from_secs(10), || {
+        let runs = rec.runs_of(next.id.as_str());
+        async move { runs.first().cloned() }
+    })
+    .await;
+    assert_ne!(run.worker, owner, "moved to the other worker");
+    let long_run = rec.runs_of(long.id.as_str()).remove(0);
+    assert!(run.at < long_run.at + Duration::from_secs(3), "started before the owner could have taken it");
+    let pin: Option<String> = conn(&url).await.get(keys.pin("s")).await.unwrap();
+    assert!(pin.is_some_and(|p| p.starts_with(&format!("{owner}-"))), "the slow owner keeps its pin");
+    eprintln!("waited {:?} behind the slow owner (max_wait 300 ms)", run.at - pushed_at);
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_job_and_the_worker_leaves() {
+    let url = redis_url();
+    let queue = fresh_queue("term");
+    let keys = keys_of(&queue);
+    let record = record_file("term");
+    let a = WorkerProcess::start(&url, &queue, "ta", &record, FAST);
+    let b = WorkerProcess::start(&url, &queue, "tb", &record, FAST);
+    wait_workers(&url, &keys, 2).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let jobs: Vec<(String, &[u8])> = (0..400).map(|i| (format!("s{}", i % 40), b"sleep:5".as_slice())).collect();
+    let pushed: Vec<String> =
+        producer.push_many_raw(&jobs).await.unwrap().into_iter().map(|r| r.unwrap().id.to_string()).collect();
+    wait_for("some jobs done", Duration::from_secs(10), || async { (read_record(&record).len() >= 50).then_some(()) })
+        .await;
+    a.signal("TERM");
+    assert!(a.wait(), "the worker exits cleanly on SIGTERM");
+    let live = live_workers(&url, &keys).await;
+    assert!(live.iter().all(|w| !w.starts_with("ta-")), "ta left Q:workers: {live:?}");
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(60)).await;
+    assert_settled(&url, &keys, &pushed, &completed).await;
+    assert!(dead_ids(&url, &keys).await.is_empty());
+    drop(b);
+}
