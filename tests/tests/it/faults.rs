@@ -308,3 +308,51 @@ async fn sigterm_under_load_loses_no_job_and_the_worker_leaves() {
     assert!(dead_ids(&url, &keys).await.is_empty());
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_push_survives_a_redis_restart_with_aof() {
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = fresh_queue("restart");
+    let rec = Recorder::default();
+    let handler = {
+        let rec = rec.clone();
+        move |job: Job| {
+            rec.record("a", &job);
+            async { Ok::<_, HandlerError>(()) }
+        }
+    };
+    let w = TestWorker::start(crate::config(&url, &queue, "a"), handler);
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let keys = producer.keys().clone();
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    // 200 pushes, 5 while Redis is down, then 200 after its restart.
+    for i in 0..405 {
+        if i == 200 {
+            server.stop();
+        }
+        if i == 205 {
+            server.restart();
+        }
+        match producer.push_raw(&format!("s{}", i % 20), b"x").await {
+            Ok(r) => acked.push(r.id.to_string()),
+            Err(e) => {
+                assert!(e.is_retryable(), "a push during the outage fails retryably: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 5, "all 5 pushes during the outage were refused, got {refused}");
+    let completed = wait_for("every acknowledged push to complete", Duration::from_secs(60), || {
+        let done: HashSet<String> = rec.runs().into_iter().map(|r| r.job).collect();
+        let all = acked.iter().all(|id| done.contains(id));
+        async move { all.then_some(done) }
+    })
+    .await;
+    wait_for("the queue to drain", Duration::from_secs(10), || async { is_drained(&url, &keys).await.then_some(()) })
+        .await;
+    assert_settled(&url, &keys, &acked, &completed).await;
+    eprintln!("{} pushes acknowledged, {refused} refused during the outage", acked.len());
+    w.stop();
+}
