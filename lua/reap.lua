@@ -3,18 +3,23 @@
   entries one attempt later, undelivered ones as they were) and its pending overflow entries go
   back through the route (its pins are released there, as the owner is dead); then its
   consumer, inbox and capacity are deleted and it leaves Q:workers. Large inboxes take several
-  calls: the worker stays listed until the last one.
+  calls: the worker stays listed until the last one. Given a worker id, it forgets that worker
+  (`homing forget`), refusing one that is alive unless forced.
   Includes: settings, route, entry, requeue
   KEYS[1] meta          hash     Q:meta
   KEYS[2] workers       zset     Q:workers
   KEYS[3] capacity      hash     Q:capacity
   KEYS[4] overflow      stream   Q:overflow
   ARGV[1] limit                  entries moved per call at most (1-10000)
+  ARGV[2] worker                 '' to take the first dead worker, or the id of one to forget
+  ARGV[3] force                  1 to forget a worker even if its deadline has not passed
   Returns: {worker, moved, done 0|1}: worker is '' when no worker is dead
   Errors:  HOMING_BAD_ARG    limit out of range
+           HOMING_UNKNOWN_WORKER  the given worker is not in Q:workers
+           HOMING_ALIVE      the given worker heartbeated within liveness_ttl and force is 0
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = tonumber(ARGV[1])
+local limit, target, force = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1'
 local cfg = homing_settings(KEYS[1])
 if not limit or limit < 1 or limit > 10000 then
   return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
@@ -22,9 +27,26 @@ end
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 1)[1]
-if not dead then return {'', 0, 1} end
-local err = 'worker ' .. dead .. ' died (no heartbeat within liveness_ttl) with the job in flight'
+local dead, err
+if target == '' then
+  dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 1)[1]
+  if not dead then return {'', 0, 1} end
+  err = 'worker ' .. dead .. ' died (no heartbeat within liveness_ttl) with the job in flight'
+else
+  local deadline = redis.call('ZSCORE', KEYS[2], target)
+  if not deadline then
+    return redis.error_reply('HOMING_UNKNOWN_WORKER worker ' .. target ..
+      ' is not in Q:workers (ids are <name>-<suffix>; it may have left or been reaped already)')
+  end
+  if tonumber(deadline) >= now and not force then
+    return redis.error_reply('HOMING_ALIVE worker ' .. target .. ' heartbeated within liveness_ttl; ' ..
+      'forget it only if you know it is gone (--force), or stop it and it hands its jobs back')
+  end
+  dead = target
+  err = 'worker ' .. dead .. ' was forgotten with the job in flight'
+  -- Deadline 0: dead to the route from here on, so nothing is routed back to its inbox.
+  redis.call('ZADD', KEYS[2], 0, dead)
+end
 local moved = 0
 
 local inbox = Q .. ':inbox:' .. dead

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod demo;
+mod forget;
 mod local_redis;
 mod push;
 mod queue;
@@ -37,6 +38,8 @@ enum Command {
     /// A producer and two `sim` workers on a local redis-server, printing which worker served
     /// each session's turns, with affinity on and then off.
     Demo(demo::DemoCmd),
+    /// Release a worker's sessions and hand its jobs to other workers now.
+    Forget(forget::ForgetCmd),
     /// Raw throughput: pipelined pushes, then workers with a no-op handler draining them.
     Bench(bench::BenchCmd),
 }
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
             Command::Demo(cmd) => demo::run(&cli.global, cmd).await,
             Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
+            Command::Forget(cmd) => forget::run(&cli.global, cmd).await,
         }
     });
     match result {

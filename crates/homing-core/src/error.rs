@@ -49,6 +49,12 @@ pub enum Error {
     /// A payload could not be decoded into the requested type.
     #[error("cannot decode payload from MessagePack: {0}")]
     Decode(#[from] rmp_serde::decode::Error),
+    /// `forget` was asked for a worker that is not in `Q:workers` (`HOMING_UNKNOWN_WORKER`).
+    #[error("{0}")]
+    UnknownWorker(String),
+    /// `forget` without force was asked for a worker that is alive (`HOMING_ALIVE`).
+    #[error("{0}")]
+    WorkerAlive(String),
     /// A requested job was dead-lettered; `error` is its reason and the handler's error text.
     #[error("job {id} failed: {error}")]
     JobFailed {
@@ -124,6 +130,8 @@ impl From<redis::RedisError> for Error {
             Some("HOMING_BAD_ARG") => Error::InvalidArgument(detail()),
             Some("HOMING_NO_QUEUE") => Error::QueueNotInitialised(detail()),
             Some("HOMING_PROTOCOL") => Error::ProtocolMismatch(detail()),
+            Some("HOMING_UNKNOWN_WORKER") => Error::UnknownWorker(detail()),
+            Some("HOMING_ALIVE") => Error::WorkerAlive(detail()),
             _ => Error::Redis(e),
         }
     }

@@ -356,3 +356,56 @@ async fn every_acknowledged_push_survives_a_redis_restart_with_aof() {
     eprintln!("{} pushes acknowledged, {refused} refused during the outage", acked.len());
     w.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_without_force() {
+    let url = redis_url();
+    let queue = fresh_queue("forget");
+    let keys = keys_of(&queue);
+    let record = record_file("forget");
+    // Death would take 20 s and reclaim 30 s: only forget can move the job in this test's time.
+    let flags = ["--heartbeat-interval", "1s", "--liveness-ttl", "20s", "--idle-block", "200ms", "--concurrency", "1"];
+    let a = WorkerProcess::start(&url, &queue, "ga", &record, &flags);
+    let a_id = wait_workers(&url, &keys, 1).await.remove(0);
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let first = producer.push_raw("s1", b"sleep:1").await.unwrap();
+    wait_for("the first job", Duration::from_secs(10), || async {
+        read_record(&record).get(first.id.as_str()).cloned()
+    })
+    .await;
+    a.signal("STOP");
+    let b = WorkerProcess::start(&url, &queue, "gb", &record, &flags);
+    wait_workers(&url, &keys, 2).await;
+    let stuck = producer.push_raw("s1", b"sleep:1").await.unwrap();
+    assert_eq!(stuck.route, homing_client::Route::Hit, "routed to the frozen owner");
+
+    let forget = |worker: &str, force: bool| {
+        let mut cmd = std::process::Command::new(homing_tests::homing_bin());
+        cmd.env("REDIS_URL", &url).env("HOMING_QUEUE", &queue).args(["forget", worker]);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let out = forget("nobody-00000000", false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: worker nobody-00000000 is not in Q:workers"));
+    let out = forget(&a_id, false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("heartbeated within liveness_ttl"));
+    assert_eq!(read_record(&record).get(stuck.id.as_str()), None, "refused: nothing moved");
+
+    let out = forget(&a_id, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("forgot {a_id}: 1 jobs handed to other workers"));
+    let run = wait_for("the stuck job to run on gb", Duration::from_secs(10), || async {
+        read_record(&record).get(stuck.id.as_str()).and_then(|r| r.first().cloned())
+    })
+    .await;
+    // The frozen worker's blocking read was waiting inside Redis, which delivered the job to it:
+    // a delivered job moves one attempt later.
+    assert_eq!((run.worker.as_str(), run.attempt), ("gb", 1));
+    assert!(!live_workers(&url, &keys).await.contains(&a_id));
+    a.kill();
+    drop(b);
+}

@@ -24,7 +24,7 @@ pub use init::{init, load_settings, InitMode, Initialised};
 pub use lease::lease;
 pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed};
-pub use reap::{reap, Reaped};
+pub use reap::{forget, reap, Reaped};
 pub use reclaim::reclaim;
 pub use steal::steal;
 

@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 pub(super) static SPEC: ScriptSpec = script_spec!("reap",
     includes: ["settings", "route", "entry", "requeue"],
     keys: ["meta", "workers", "capacity", "overflow"],
-    argv: ["limit"]);
+    argv: ["limit", "worker", "force"]);
 static LUA: Lua = Lua::new(&SPEC);
 
 /// What one `reap` call did.
@@ -25,11 +25,36 @@ pub struct Reaped {
 
 /// Reaps one dead worker, moving at most `limit` entries.
 pub async fn reap<C: ConnectionLike>(conn: &mut C, keys: &Keys, limit: u32) -> Result<Reaped, Error> {
+    call(conn, keys, limit, "", false).await
+}
+
+/// Forgets `worker`: like [`reap`], but for a named worker, which must be dead unless `force`
+/// ([`Error::WorkerAlive`] otherwise; [`Error::UnknownWorker`] if it is not listed). Call
+/// until `done`.
+pub async fn forget<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    worker: &str,
+    force: bool,
+    limit: u32,
+) -> Result<Reaped, Error> {
+    call(conn, keys, limit, worker, force).await
+}
+
+async fn call<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    limit: u32,
+    worker: &str,
+    force: bool,
+) -> Result<Reaped, Error> {
+    let limit = limit.to_string();
+    let force: &[u8] = if force { b"1" } else { b"0" };
     let v = LUA
         .run(
             conn,
             &[&keys.meta(), &keys.workers(), &keys.capacity(), &keys.overflow()],
-            &[limit.to_string().as_bytes()],
+            &[limit.as_bytes(), worker.as_bytes(), force],
         )
         .await?;
     let mut it = items("reap", v, 3)?.into_iter();

@@ -1,0 +1,40 @@
+//! `homing forget WORKER`: release a worker's sessions and hand its jobs to others now, instead
+//! of waiting for `liveness_ttl`. Refused for a worker that heartbeated recently, unless forced.
+
+use crate::args::Global;
+use anyhow::Context;
+use clap::Args;
+use homing_core::scripts;
+
+/// Forget one worker.
+#[derive(Args, Debug)]
+pub struct ForgetCmd {
+    /// The worker id as listed in Q:workers (`<name>-<suffix>`).
+    pub worker: String,
+    /// Forget it even though it heartbeated within liveness_ttl (it may still be running: its
+    /// late completions are then stale, and it registers again at its next heartbeat).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Entries moved per script call.
+const LIMIT: u32 = 1000;
+
+pub async fn run(global: &Global, cmd: ForgetCmd) -> anyhow::Result<()> {
+    let keys = global.keys()?;
+    let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.url()))?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("cannot connect to {}", global.url()))?;
+    let mut moved = 0;
+    loop {
+        let r = scripts::forget(&mut conn, &keys, &cmd.worker, cmd.force, LIMIT).await?;
+        moved += r.moved;
+        if r.done {
+            break;
+        }
+    }
+    println!("forgot {}: {moved} jobs handed to other workers", cmd.worker);
+    Ok(())
+}
