@@ -95,8 +95,20 @@ async fn killing_workers_at_random_under_load_loses_no_job() {
     for round in 0..6 {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(100..300))).await;
         let victim = workers.remove(fastrand::usize(..workers.len()));
+        let name = format!("{}-", victim.name);
         killed.push(victim.name.clone());
         victim.kill();
+        if round == 0 {
+            let killed_at = Instant::now();
+            wait_for("the first killed worker to be reaped", Duration::from_secs(10), || async {
+                live_workers(&url, &keys).await.iter().all(|w| !w.starts_with(&name)).then_some(())
+            })
+            .await;
+            eprintln!(
+                "reaped {:?} after kill -9 (liveness_ttl 500 ms, heartbeat 100 ms, tick 50 ms)",
+                killed_at.elapsed()
+            );
+        }
         workers.push(WorkerProcess::start(&url, &queue, &format!("k{}", round + 3), &record, FAST));
     }
     let pushed = pusher.await.unwrap();
@@ -164,7 +176,16 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
     .await;
     a.signal("STOP");
     let frozen_at = Instant::now();
+    let holder: Option<String> = conn(&url).await.get(keys.lease("maintenance")).await.unwrap();
+    assert_eq!(holder.as_deref(), Some(a_id.as_str()), "the frozen worker held the maintenance lease");
     let b = WorkerProcess::start(&url, &queue, "fb", &record, &flags);
+    let lease = keys.lease("maintenance");
+    wait_for("fb to take over the maintenance lease", Duration::from_secs(10), || async {
+        let holder: Option<String> = conn(&url).await.get(&lease).await.unwrap();
+        holder.filter(|h| h.starts_with("fb-"))
+    })
+    .await;
+    let lease_taken = frozen_at.elapsed();
     let rerun = wait_for("the slow job to finish on fb", Duration::from_secs(20), || async {
         read_record(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())
     })
@@ -192,7 +213,7 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
         &read_record(&record).into_keys().collect(),
     )
     .await;
-    eprintln!("finished on fb {moved_after:?} after the freeze (visibility_timeout 1 s, then a 3 s run)");
+    eprintln!("lease taken over {lease_taken:?} after the freeze (lease 1 s); job finished on fb {moved_after:?} after it (visibility_timeout 1 s, then a 3 s run)");
     drop(b);
 }
 
