@@ -7,6 +7,7 @@ mod execute;
 mod fetch;
 mod handler;
 mod heartbeat;
+mod ingress;
 mod maintenance;
 pub mod metrics;
 mod periodic;

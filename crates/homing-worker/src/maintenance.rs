@@ -3,7 +3,8 @@
 //! - promote: due delayed jobs (retries, scheduled pushes) through the route;
 //! - reap: every job of a worker whose liveness deadline passed back through the route;
 //! - reclaim: entries whose worker stopped renewing their lease for `visibility_timeout`;
-//! - steal: undelivered inbox entries older than `max_wait` to the overflow.
+//! - steal: undelivered inbox entries older than `max_wait` to the overflow;
+//! - ingress runs on its own faster tick (`ingress.rs`) while this worker holds the lease.
 //!
 //! Each pass is one atomic script per call, so a lease lost mid-pass (a holder that paused
 //! past the lease) cannot move a job twice: the next holder's scripts see the moved state.
@@ -38,6 +39,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
         let result = async {
             let c = task.conn(&ctx).await?;
             let held = scripts::lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str(), ttl).await?;
+            ctx.maintainer.store(held, std::sync::atomic::Ordering::Relaxed);
             if held != holding {
                 info!(worker = %ctx.id, held, "maintenance lease changed hands");
                 holding = held;
@@ -48,7 +50,10 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             Ok::<_, Error>(())
         }
         .await;
-        task.outcome(&ctx, result);
+        if task.outcome(&ctx, result).is_none() {
+            // Unsure whether the lease is still ours: stop routing ingress until it is renewed.
+            ctx.maintainer.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

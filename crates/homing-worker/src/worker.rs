@@ -5,7 +5,7 @@ use crate::config::WorkerConfig;
 use crate::connections::Connections;
 use crate::error::Error;
 use crate::handler::Handler;
-use crate::{fetch, heartbeat, maintenance, renew};
+use crate::{fetch, heartbeat, ingress, maintenance, renew};
 use homing_core::scripts::{self, HandBackPhase, InitMode};
 use homing_core::{Keys, QueueName, QueueSettings, WorkerId};
 use std::collections::HashMap;
@@ -47,6 +47,8 @@ pub(crate) struct Ctx<H> {
     pub(crate) draining: AtomicBool,
     /// The queue settings read at start (`visibility_timeout` sets the lease renewal period).
     pub(crate) settings: QueueSettings,
+    /// True while this worker holds the maintenance lease (and so also routes ingress).
+    pub(crate) maintainer: AtomicBool,
     /// Entries this worker is running, by entry id, whose leases it renews.
     pub(crate) in_flight: Mutex<HashMap<String, Source>>,
 }
@@ -125,6 +127,7 @@ impl<H: Handler> Worker<H> {
             draining: AtomicBool::new(false),
             settings: init.settings,
             in_flight: Mutex::new(HashMap::new()),
+            maintainer: AtomicBool::new(false),
         };
         Ok(Self { ctx: Arc::new(ctx) })
     }
@@ -153,6 +156,7 @@ impl<H: Handler> Worker<H> {
         let beats = tokio::spawn(heartbeat::run(ctx.clone(), stop_rx.clone()));
         let upkeep = tokio::spawn(maintenance::run(ctx.clone(), stop_rx.clone()));
         let leases = tokio::spawn(renew::run(ctx.clone(), stop_rx.clone()));
+        let envelopes = tokio::spawn(ingress::run(ctx.clone(), stop_rx.clone()));
         let mut fetching = tokio::spawn(fetch::run(ctx.clone(), stop_rx));
 
         tokio::pin!(shutdown);
@@ -183,6 +187,7 @@ impl<H: Handler> Worker<H> {
         let _ = beats.await;
         let _ = upkeep.await;
         let _ = leases.await;
+        let _ = envelopes.await;
         let moved = with_retries(&ctx, "hand_back", |mut c| {
             let ctx = ctx.clone();
             async move { Ok(scripts::hand_back(&mut c, &ctx.keys, ctx.id.as_str(), HandBackPhase::Leave).await?) }

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod failures;
 mod faults;
+mod ingress;
 mod modes;
 mod push_options;
 mod requests;

@@ -7,6 +7,7 @@ mod fail;
 mod fetch;
 mod hand_back;
 mod heartbeat;
+mod ingress;
 mod init;
 mod lease;
 mod promote;
@@ -20,6 +21,7 @@ pub use fail::{fail, Failure};
 pub use fetch::{fetch, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, Heartbeat};
+pub use ingress::{ingress, Ingested};
 pub use init::{init, load_settings, InitMode, Initialised};
 pub use lease::lease;
 pub use promote::promote;
@@ -69,13 +71,14 @@ macro_rules! script_spec {
 pub(crate) use script_spec;
 
 /// Every script, for header checks and for `homing` to list.
-pub fn all() -> [&'static ScriptSpec; 12] {
+pub fn all() -> [&'static ScriptSpec; 13] {
     [
         &complete::SPEC,
         &fail::SPEC,
         &fetch::SPEC,
         &hand_back::SPEC,
         &heartbeat::SPEC,
+        &ingress::SPEC,
         &init::SPEC,
         &lease::SPEC,
         &promote::SPEC,
