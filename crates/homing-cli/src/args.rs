@@ -17,6 +17,19 @@ pub struct Global {
     /// Key prefix; producers and workers must agree.
     #[arg(long, env = "HOMING_PREFIX", default_value = homing_core::keys::DEFAULT_PREFIX, global = true)]
     pub prefix: String,
+    /// Log format on stderr: text or json (one object per line). Filter with RUST_LOG.
+    /// [default: text]
+    #[arg(long, env = "HOMING_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 impl Global {

@@ -42,6 +42,9 @@ pub struct WorkerArgs {
     /// How often maintenance (promoting due delayed jobs) runs.
     #[arg(long, env = "HOMING_MAINTENANCE_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub maintenance_interval: Duration,
+    /// Serve Prometheus metrics at http://<addr>/metrics (e.g. 0.0.0.0:9464). [default: off]
+    #[arg(long, env = "HOMING_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long shutdown waits for in-flight jobs before handing them back.
     #[arg(long, env = "HOMING_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -93,6 +96,16 @@ impl WorkerArgs {
 }
 
 pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
+    if let Some(addr) = cmd.options.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets(homing_core::metrics::SECONDS_BUCKETS)
+            .context("invalid histogram buckets")?
+            .install()
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        homing_worker::describe_metrics();
+        tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+    }
     let config = cmd.options.config(global, cmd.settings.apply(QueueSettings::default()));
     let at = format!("queue {:?} at {}", config.queue, config.redis_url);
     match cmd.handler {

@@ -23,6 +23,8 @@ pub struct Receipt {
 
 impl From<Pushed> for Receipt {
     fn from(p: Pushed) -> Self {
+        let (route, reason) = p.route.as_str().split_once(':').unwrap_or((p.route.as_str(), ""));
+        metrics::counter!(homing_core::metrics::JOBS_PUSHED, "route" => route, "reason" => reason).increment(1);
         Self { id: p.id, route: p.route }
     }
 }
@@ -129,7 +131,7 @@ impl Producer {
         let mut args = args(&id, session, payload, &options);
         args.reply_to = Some(&self.replies.producer);
         let mut conn = self.conn.clone();
-        let pushed = scripts::push(&mut conn, &self.keys, &args).await?;
+        let pushed = Receipt::from(scripts::push(&mut conn, &self.keys, &args).await?);
         if pushed.id != id {
             // A duplicate key: the first job was pushed by another call and answers its own
             // producer, so this call cannot wait for it.

@@ -4,6 +4,7 @@ pub mod error;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod metrics;
 pub mod route;
 pub mod scripts;
 pub mod settings;

@@ -9,7 +9,6 @@ mod handler;
 mod heartbeat;
 mod ingress;
 mod maintenance;
-pub mod metrics;
 mod periodic;
 mod renew;
 mod worker;
@@ -17,5 +16,20 @@ mod worker;
 pub use config::WorkerConfig;
 pub use error::Error;
 pub use handler::{Handler, HandlerError, IntoOutput};
+pub use homing_core::metrics;
 pub use homing_core::{AffinityMode, Job, JobId, QueueSettings, WorkerId};
 pub use worker::Worker;
+
+/// Registers the help text of every metric with the installed `metrics` recorder, so an
+/// exporter can print `# HELP` lines. Call once after installing the recorder.
+pub fn describe_metrics() {
+    for (name, help) in metrics::ALL {
+        if name.ends_with("_total") {
+            ::metrics::describe_counter!(*name, *help);
+        } else if name.ends_with("_seconds") {
+            ::metrics::describe_histogram!(*name, ::metrics::Unit::Seconds, *help);
+        } else {
+            ::metrics::describe_gauge!(*name, *help);
+        }
+    }
+}

@@ -10,7 +10,9 @@
 //! past the lease) cannot move a job twice: the next holder's scripts see the moved state.
 
 use crate::error::Error;
-use crate::metrics::{JOBS_PROMOTED, JOBS_RECLAIMED, WORKERS_REAPED};
+use crate::metrics::{
+    DEAD, DELAYED, INBOX_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, WORKERS_ALIVE, WORKERS_REAPED,
+};
 use crate::periodic::Periodic;
 use crate::worker::Ctx;
 use deadpool_redis::Connection;
@@ -89,6 +91,7 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
             }
         }
     }
+    gauges(keys, &workers, c).await?;
     for worker in &workers {
         for _ in 0..CALLS {
             let moved = scripts::steal(&mut *c, keys, worker, LIMIT).await?;
@@ -97,6 +100,25 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
                 break;
             }
         }
+    }
+    Ok(())
+}
+
+/// The queue-wide gauges, in one pipelined round trip. Only the lease holder sets them, so a
+/// dashboard takes `max by (queue)` across pods.
+async fn gauges(keys: &homing_core::Keys, workers: &[String], c: &mut Connection) -> Result<(), Error> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
+    for w in workers {
+        pipe.cmd("XLEN").arg(keys.inbox(w));
+    }
+    let lens: Vec<u64> = pipe.query_async(&mut *c).await?;
+    metrics::gauge!(OVERFLOW_BACKLOG).set(lens[0] as f64);
+    metrics::gauge!(DELAYED).set(lens[1] as f64);
+    metrics::gauge!(DEAD).set(lens[2] as f64);
+    metrics::gauge!(WORKERS_ALIVE).set(workers.len() as f64);
+    for (w, n) in workers.iter().zip(&lens[3..]) {
+        metrics::gauge!(INBOX_BACKLOG, "worker" => w.clone()).set(*n as f64);
     }
     Ok(())
 }
