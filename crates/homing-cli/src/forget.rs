@@ -2,7 +2,6 @@
 //! of waiting for `liveness_ttl`. Refused for a worker that heartbeated recently, unless forced.
 
 use crate::args::Global;
-use anyhow::Context;
 use clap::Args;
 use homing_core::scripts;
 
@@ -22,11 +21,7 @@ const LIMIT: u32 = 1000;
 
 pub async fn run(global: &Global, cmd: ForgetCmd) -> anyhow::Result<()> {
     let keys = global.keys()?;
-    let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.url()))?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("cannot connect to {}", global.url()))?;
+    let mut conn = crate::connect::connect(global).await?;
     let mut moved = 0;
     loop {
         let r = scripts::forget(&mut conn, &keys, &cmd.worker, cmd.force, LIMIT).await?;

@@ -3,6 +3,8 @@
 
 mod args;
 mod bench;
+mod connect;
+mod dead;
 mod demo;
 mod forget;
 mod local_redis;
@@ -10,6 +12,7 @@ mod push;
 mod queue;
 mod shutdown;
 mod sim;
+mod status;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,11 @@ enum Command {
     /// A producer and two `sim` workers on a local redis-server, printing which worker served
     /// each session's turns, with affinity on and then off.
     Demo(demo::DemoCmd),
+    /// Workers, backlogs, overflow lag, delayed and dead counts.
+    Status(status::StatusCmd),
+    /// Inspect, replay or purge dead letters.
+    #[command(subcommand)]
+    Dead(dead::DeadCmd),
     /// Release a worker's sessions and hand its jobs to other workers now.
     Forget(forget::ForgetCmd),
     /// Raw throughput: pipelined pushes, then workers with a no-op handler draining them.
@@ -68,6 +76,8 @@ fn main() -> ExitCode {
             Command::Demo(cmd) => demo::run(&cli.global, cmd).await,
             Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
             Command::Forget(cmd) => forget::run(&cli.global, cmd).await,
+            Command::Status(cmd) => status::run(&cli.global, cmd).await,
+            Command::Dead(cmd) => dead::run(&cli.global, cmd).await,
         }
     });
     match result {

@@ -1,7 +1,6 @@
 //! `homing queue init|show`: write or read a queue's settings in `Q:meta`.
 
 use crate::args::{Global, SettingsArgs};
-use anyhow::Context;
 use clap::Subcommand;
 use homing_core::scripts::{self, InitMode};
 use homing_core::QueueSettings;
@@ -24,11 +23,7 @@ pub enum QueueCmd {
 
 pub async fn run(global: &Global, cmd: QueueCmd) -> anyhow::Result<()> {
     let keys = global.keys()?;
-    let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.url()))?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("cannot connect to {}", global.url()))?;
+    let mut conn = crate::connect::connect(global).await?;
     let stored = scripts::load_settings(&mut conn, &keys).await?;
     match cmd {
         QueueCmd::Show => match stored {

@@ -49,6 +49,9 @@ pub enum Error {
     /// A payload could not be decoded into the requested type.
     #[error("cannot decode payload from MessagePack: {0}")]
     Decode(#[from] rmp_serde::decode::Error),
+    /// The thing named does not exist (`HOMING_NOT_FOUND`), e.g. a dead letter to replay.
+    #[error("{0}")]
+    NotFound(String),
     /// `forget` was asked for a worker that is not in `Q:workers` (`HOMING_UNKNOWN_WORKER`).
     #[error("{0}")]
     UnknownWorker(String),
@@ -132,6 +135,7 @@ impl From<redis::RedisError> for Error {
             Some("HOMING_PROTOCOL") => Error::ProtocolMismatch(detail()),
             Some("HOMING_UNKNOWN_WORKER") => Error::UnknownWorker(detail()),
             Some("HOMING_ALIVE") => Error::WorkerAlive(detail()),
+            Some("HOMING_NOT_FOUND") => Error::NotFound(detail()),
             _ => Error::Redis(e),
         }
     }

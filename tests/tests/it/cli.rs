@@ -248,3 +248,77 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
     }
     assert!(logs.contains("worker registered") && logs.contains("worker left"), "{logs}");
 }
+
+#[tokio::test]
+async fn status_and_dead_letters_list_replay_and_purge() {
+    let url = redis_url();
+    let queue = fresh_queue("clidead");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let mut init = homing(&url, &queue);
+    init.args(["queue", "init"]);
+    assert!(run(init, None).await.status.success());
+    let mut c = conn(&url).await;
+    let fields = |id: &'static str| {
+        [
+            ("reason", "fatal"),
+            ("error", "bad input"),
+            ("failed_at", "1"),
+            ("worker", "w-1"),
+            ("id", id),
+            ("s", "sess"),
+            ("p", "payload"),
+            ("a", "2"),
+            ("t", "1"),
+        ]
+    };
+    let first: String = c.xadd(keys.dead(), "*", &fields("job-1")).await.unwrap();
+    let _: String = c.xadd(keys.dead(), "*", &fields("job-2")).await.unwrap();
+    let _: String = c
+        .xadd(keys.dead(), "*", &[("reason", "malformed"), ("error", "envelope ..."), ("envelope", "x")])
+        .await
+        .unwrap();
+
+    let mut status = homing(&url, &queue);
+    status.args(["status", "--json"]);
+    let out = run(status, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((s["dead"].as_u64(), s["overflow"].as_u64(), s["affinity"].as_str()), (Some(3), Some(0), Some("on")));
+    assert_eq!(s["workers"].as_array().map(Vec::len), Some(0));
+
+    let mut list = homing(&url, &queue);
+    list.args(["dead", "list"]);
+    let out = run(list, None).await;
+    let listed = text(&out.stdout);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert_eq!(listed.lines().next().unwrap(), format!("{first}  job-1  sess  fatal  bad input"));
+
+    let mut replay = homing(&url, &queue);
+    replay.args(["dead", "replay", &first]);
+    let out = run(replay, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("{first} -> job-1 new"));
+    let r: redis::streams::StreamRangeReply = c.xrange_all(keys.overflow()).await.unwrap();
+    assert_eq!(r.ids.len(), 1);
+    assert_eq!((r.ids[0].get::<String>("id"), r.ids[0].get::<String>("a")), (Some("job-1".into()), Some("0".into())));
+
+    let mut again = homing(&url, &queue);
+    again.args(["dead", "replay", &first]);
+    let out = run(again, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with(&format!("error: no dead letter {first}")), "{}", text(&out.stderr));
+
+    let mut all = homing(&url, &queue);
+    all.args(["dead", "replay", "--all"]);
+    let out = run(all, None).await;
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("-> job-2 new"));
+    assert!(text(&out.stderr).contains("holds no job"), "the malformed letter is skipped: {}", text(&out.stderr));
+
+    let mut purge = homing(&url, &queue);
+    purge.args(["dead", "purge", "--all"]);
+    let out = run(purge, None).await;
+    assert_eq!(text(&out.stdout).trim(), "purged 1 dead letters");
+    let n: u64 = c.xlen(keys.dead()).await.unwrap();
+    assert_eq!(n, 0);
+}

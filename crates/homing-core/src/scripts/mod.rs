@@ -14,6 +14,7 @@ mod promote;
 mod push;
 mod reap;
 mod reclaim;
+mod replay;
 mod steal;
 
 pub use complete::{complete, Completion, Finished};
@@ -28,6 +29,7 @@ pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed};
 pub use reap::{forget, reap, Reaped};
 pub use reclaim::reclaim;
+pub use replay::replay;
 pub use steal::steal;
 
 use crate::error::{malformed, Error};
@@ -71,7 +73,7 @@ macro_rules! script_spec {
 pub(crate) use script_spec;
 
 /// Every script, for header checks and for `homing` to list.
-pub fn all() -> [&'static ScriptSpec; 13] {
+pub fn all() -> [&'static ScriptSpec; 14] {
     [
         &complete::SPEC,
         &fail::SPEC,
@@ -85,6 +87,7 @@ pub fn all() -> [&'static ScriptSpec; 13] {
         &push::SPEC,
         &reap::SPEC,
         &reclaim::SPEC,
+        &replay::SPEC,
         &steal::SPEC,
     ]
 }

@@ -1,0 +1,124 @@
+//! `homing status`: workers with capacity, backlog and heartbeat deadline; overflow backlog
+//! and lag; delayed and dead counts. `--json` for machines, `--watch` to refresh.
+
+use crate::args::Global;
+use crate::connect::connect;
+use clap::Args;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Show a queue's state.
+#[derive(Args, Debug)]
+pub struct StatusCmd {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print again every this often until ctrl-c (e.g. 2s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub watch: Option<Duration>,
+}
+
+#[derive(Serialize)]
+struct Status {
+    queue: String,
+    affinity: Option<String>,
+    workers: Vec<WorkerStatus>,
+    overflow: u64,
+    /// Milliseconds since the oldest undelivered overflow entry was added (0 when none).
+    overflow_lag_ms: u64,
+    delayed: u64,
+    dead: u64,
+}
+
+#[derive(Serialize)]
+struct WorkerStatus {
+    id: String,
+    capacity: u64,
+    backlog: u64,
+    /// Milliseconds until its liveness deadline (negative: overdue, about to be reaped).
+    deadline_in_ms: i64,
+}
+
+pub async fn run(global: &Global, cmd: StatusCmd) -> anyhow::Result<()> {
+    loop {
+        let status = read(global).await?;
+        if cmd.json {
+            println!("{}", serde_json::to_string(&status)?);
+        } else {
+            print(&status);
+        }
+        let Some(every) = cmd.watch else { return Ok(()) };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+async fn read(global: &Global) -> anyhow::Result<Status> {
+    let keys = global.keys()?;
+    let mut c = connect(global).await?;
+    let settings = homing_core::scripts::load_settings(&mut c, &keys).await?;
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await?;
+    let now = (secs * 1000 + micros / 1000) as i64;
+    let workers: Vec<(String, f64)> =
+        redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await?;
+    let mut pipe = redis::pipe();
+    pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
+    for (w, _) in &workers {
+        pipe.cmd("XLEN").arg(keys.inbox(w)).cmd("HGET").arg(keys.capacity()).arg(w);
+    }
+    let v: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+    let n = |i: usize| -> u64 { redis::from_redis_value_ref::<Option<u64>>(&v[i]).ok().flatten().unwrap_or(0) };
+    let workers = workers
+        .iter()
+        .enumerate()
+        .map(|(i, (id, deadline))| WorkerStatus {
+            id: id.clone(),
+            backlog: n(3 + 2 * i),
+            capacity: n(4 + 2 * i),
+            deadline_in_ms: *deadline as i64 - now,
+        })
+        .collect();
+    Ok(Status {
+        queue: global.queue.clone(),
+        affinity: settings.map(|s| s.affinity.to_string()),
+        workers,
+        overflow: n(0),
+        overflow_lag_ms: overflow_lag(&mut c, &keys, now).await.unwrap_or(0),
+        delayed: n(1),
+        dead: n(2),
+    })
+}
+
+/// Age of the oldest overflow entry not yet delivered to any worker.
+async fn overflow_lag(c: &mut redis::aio::MultiplexedConnection, keys: &homing_core::Keys, now: i64) -> Option<u64> {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("GROUPS").arg(keys.overflow()).query_async(c).await.ok()?;
+    let last = groups.iter().find_map(|g| {
+        let name: String = redis::from_redis_value_ref(g.get("name")?).ok()?;
+        (name == homing_core::keys::GROUP)
+            .then(|| redis::from_redis_value_ref::<String>(g.get("last-delivered-id")?).ok())?
+    })?;
+    let next: redis::Value = redis::cmd("XRANGE")
+        .arg(keys.overflow())
+        .arg(format!("({last}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(c)
+        .await
+        .ok()?;
+    let entry = homing_core::stream::parse_entries(next).ok()?.into_iter().next()?;
+    let ms: i64 = entry.id.split('-').next()?.parse().ok()?;
+    Some((now - ms).max(0) as u64)
+}
+
+fn print(s: &Status) {
+    println!("queue {}  affinity {}", s.queue, s.affinity.as_deref().unwrap_or("(no settings yet)"));
+    println!("  overflow {} (lag {} ms)  delayed {}  dead {}", s.overflow, s.overflow_lag_ms, s.delayed, s.dead);
+    println!("  {:<40} {:>8} {:>8} {:>14}", "worker", "capacity", "backlog", "deadline in");
+    for w in &s.workers {
+        println!("  {:<40} {:>8} {:>8} {:>11} ms", w.id, w.capacity, w.backlog, w.deadline_in_ms);
+    }
+}

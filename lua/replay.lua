@@ -1,0 +1,38 @@
+--[[
+  replay: send a dead letter back through the route as a fresh job (attempt 0), removing it
+  from Q:dead.
+  Includes: settings, route
+  KEYS[1] meta          hash     Q:meta
+  KEYS[2] dead          stream   Q:dead
+  ARGV[1] entry_id               the dead letter's entry id in Q:dead
+  Returns: {job id, route}
+  Errors:  HOMING_NOT_FOUND  no dead letter has that entry id
+           HOMING_BAD_ARG    the dead letter is a malformed entry or envelope without id, s
+                             and p, so there is no job to replay (purge it instead)
+           HOMING_NO_QUEUE, HOMING_PROTOCOL
+]]
+local entry_id = ARGV[1]
+local cfg = homing_settings(KEYS[1])
+local r = redis.call('XRANGE', KEYS[2], entry_id, entry_id)
+if #r == 0 then
+  return redis.error_reply('HOMING_NOT_FOUND no dead letter ' .. entry_id .. ' (list them with `homing dead list`)')
+end
+local job, kept = {}, {}
+local flat = r[1][2]
+for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+if not (job.id and job.s and job.p) then
+  return redis.error_reply('HOMING_BAD_ARG dead letter ' .. entry_id ..
+    ' holds no job (it was a malformed entry or envelope): purge it with `homing dead purge`')
+end
+
+local Q = homing_base(KEYS[1])
+local now = homing_now()
+local fields = {'id', job.id, 's', job.s, 'p', job.p, 'a', '0', 't', job.t or tostring(now)}
+for _, name in ipairs({'r', 'k', 'm'}) do
+  if job[name] then
+    table.insert(fields, name)
+    table.insert(fields, job[name])
+  end
+end
+redis.call('XDEL', KEYS[2], entry_id)
+return {job.id, homing_route(Q, cfg, now, job.s, fields)}
