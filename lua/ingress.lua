@@ -12,11 +12,9 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = tonumber(ARGV[1])
+local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-if not limit or limit < 1 or limit > 10000 then
-  return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
-end
+limit = homing_limit(limit)
 
 local Q = homing_base(KEYS[1])
 local KEY_TTL_MS = 86400000

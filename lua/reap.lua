@@ -19,11 +19,9 @@
            HOMING_ALIVE      the given worker heartbeated within liveness_ttl and force is 0
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit, target, force = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1'
+local limit, target, force = ARGV[1], ARGV[2], ARGV[3] == '1'
 local cfg = homing_settings(KEYS[1])
-if not limit or limit < 1 or limit > 10000 then
-  return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
-end
+limit = homing_limit(limit)
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()

@@ -11,11 +11,9 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = tonumber(ARGV[1])
+local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-if not limit or limit < 1 or limit > 10000 then
-  return redis.error_reply('HOMING_BAD_ARG limit must be 1-10000')
-end
+limit = homing_limit(limit)
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 
 -- Undelivered entries are those after the group's last-delivered-id.

@@ -45,3 +45,12 @@ local function homing_alive(Q, worker, now)
   local deadline = redis.call('ZSCORE', Q .. ':workers', worker)
   return deadline ~= false and tonumber(deadline) >= now
 end
+
+-- A per-call batch limit (ARGV), checked before anything is written.
+local function homing_limit(raw)
+  local n = tonumber(raw)
+  if not n or n < 1 or n > 10000 or n % 1 ~= 0 then
+    error({err = 'HOMING_BAD_ARG limit must be a whole number 1-10000, got ' .. tostring(raw)})
+  end
+  return n
+end

@@ -128,7 +128,12 @@ impl Error {
 impl From<redis::RedisError> for Error {
     /// Script refusals arrive as coded error replies; each code maps to one variant.
     fn from(e: redis::RedisError) -> Self {
-        let detail = || e.detail().unwrap_or_default().to_string();
+        // Errors raised with error({err = ...}) carry " script: <sha>, on @user_script:<line>."
+        // after the message: the user needs the message, not the script's line.
+        let detail = || {
+            let d = e.detail().unwrap_or_default();
+            d.split(" script: ").next().unwrap_or(d).trim_end().to_string()
+        };
         match e.code() {
             Some("HOMING_BAD_ARG") => Error::InvalidArgument(detail()),
             Some("HOMING_NO_QUEUE") => Error::QueueNotInitialised(detail()),

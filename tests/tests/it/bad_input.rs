@@ -87,3 +87,18 @@ async fn a_queue_without_settings_and_a_protocol_mismatch_are_explained() {
     .unwrap_err();
     assert!(err.to_string().contains("queue speaks protocol 99"), "{err}");
 }
+
+#[tokio::test]
+async fn batch_limits_out_of_range_are_refused_before_any_write() {
+    let url = redis_url();
+    let queue = homing_core::QueueName::new(fresh_queue("limit")).unwrap();
+    let keys = homing_core::Keys::with_default_prefix(&queue);
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    let err = scripts::promote(&mut c, &keys, 0).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid argument: limit must be a whole number 1-10000, got 0");
+    let err = scripts::reclaim(&mut c, &keys, &keys.overflow(), 10_001).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid argument: limit must be a whole number 1-10000, got 10001");
+    let err = scripts::replay(&mut c, &keys, "1-1").await.unwrap_err();
+    assert!(matches!(err, homing_core::Error::NotFound(_)), "{err}");
+}
