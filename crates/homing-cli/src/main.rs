@@ -6,6 +6,7 @@ mod bench;
 mod connect;
 mod dead;
 mod demo;
+mod exec;
 mod forget;
 mod local_redis;
 mod push;

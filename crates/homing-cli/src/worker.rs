@@ -58,6 +58,9 @@ pub enum HandlerCmd {
     /// Returns the payload as the result; a payload starting with `fail:` is retried and one
     /// starting with `fatal:` is dead-lettered at once (for trying the failure paths).
     Echo,
+    /// Runs a command per job: payload on stdin, stdout is the result; exit 0 completes, the
+    /// `--fatal-exit-code` dead-letters at once, any other exit retries.
+    Exec(crate::exec::ExecArgs),
     /// Appends `<job id> <session> <attempt> <worker name>` to a file for every job it finishes
     /// (for fault tests); a payload `sleep:<ms>` runs that long, others run `--sleep`.
     Record(RecordArgs),
@@ -119,6 +122,12 @@ pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
             let handler = move |job: Job| record(args.clone(), name.clone(), job);
             let worker =
                 Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
+            worker.run(crate::shutdown::signal()).await?;
+        }
+        HandlerCmd::Exec(args) => {
+            let worker = Worker::new(config, crate::exec::Exec(args))
+                .await
+                .with_context(|| format!("cannot start a worker on {at}"))?;
             worker.run(crate::shutdown::signal()).await?;
         }
         HandlerCmd::Echo => {

@@ -322,3 +322,41 @@ async fn status_and_dead_letters_list_replay_and_purge() {
     let n: u64 = c.xlen(keys.dead()).await.unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn the_exec_handler_pipes_the_payload_and_maps_exit_codes() {
+    let url = redis_url();
+    let queue = fresh_queue("cliexec");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let script = r#"p=$(cat); case "$p" in fatal*) echo "no good" >&2; exit 65;; flaky*) echo "try again" >&2; exit 3;; esac; printf '%s|%s|%s' "$HOMING_SESSION" "$HOMING_ATTEMPT" "$p""#;
+    let mut worker = homing(&url, &queue);
+    worker
+        .args(["worker", "--idle-block", "200ms", "--maintenance-interval", "20ms"])
+        .args(["--max-attempts", "2", "--backoff-base", "10ms", "--backoff-max", "20ms"])
+        .args(["exec", "--", "sh", "-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _child = worker.spawn().unwrap();
+    let workers = keys.workers();
+    wait_for("the worker to register", Duration::from_secs(30), || async {
+        let n: u64 = conn(&url).await.zcard(&workers).await.unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let ask = |payload: &'static [u8]| {
+        let producer = producer.clone();
+        async move { producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await }
+    };
+    assert_eq!(ask(b"hello").await.unwrap(), b"s1|0|hello");
+    match ask(b"fatal").await.unwrap_err() {
+        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "fatal: \"sh\" exited with 65: no good"),
+        other => panic!("{other:?}"),
+    }
+    match ask(b"flaky").await.unwrap_err() {
+        homing_client::Error::JobFailed { error, .. } => {
+            assert_eq!(error, "max_attempts: \"sh\" exited with 3: try again")
+        }
+        other => panic!("{other:?}"),
+    }
+}
