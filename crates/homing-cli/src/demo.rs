@@ -115,11 +115,17 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
     )
     .await
     .with_context(|| format!("cannot connect a producer to {url}"))?;
+    // Drawn on stderr, and only on a terminal.
+    let progress = indicatif::ProgressBar::new((cmd.sessions * cmd.turns) as u64).with_style(
+        indicatif::ProgressStyle::with_template("affinity {prefix:>3} [{bar:40}] {pos}/{len} turns")
+            .expect("a valid template"),
+    );
+    progress.set_prefix(mode.as_str());
     let started = Instant::now();
     let mut conversations = tokio::task::JoinSet::new();
     for i in 0..cmd.sessions {
         let session = NAMES.get(i).map_or_else(|| format!("user{i}"), |n| n.to_string());
-        let (producer, turns) = (producer.clone(), cmd.turns);
+        let (producer, turns, progress) = (producer.clone(), cmd.turns, progress.clone());
         conversations.spawn(async move {
             let mut served = Vec::with_capacity(turns);
             for t in 0..turns {
@@ -131,6 +137,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
                 let out = String::from_utf8_lossy(&out).into_owned();
                 let (worker, temp) = out.split_once(' ').unwrap_or((out.as_str(), ""));
                 served.push(Turn { worker: worker.to_string(), warm: temp == "warm", latency: asked.elapsed() });
+                progress.inc(1);
             }
             Ok::<_, homing_client::Error>((i, session, served))
         });
@@ -141,6 +148,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
         sessions.push((i, session, turns));
     }
     let elapsed = started.elapsed();
+    progress.finish_and_clear();
     sessions.sort_by_key(|(i, _, _)| *i);
     let _ = stop_tx.send(true);
     for w in workers {

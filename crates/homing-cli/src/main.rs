@@ -8,6 +8,7 @@ mod dead;
 mod demo;
 mod exec;
 mod forget;
+mod http;
 mod local_redis;
 mod push;
 mod queue;

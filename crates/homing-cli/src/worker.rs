@@ -61,6 +61,9 @@ pub enum HandlerCmd {
     /// Runs a command per job: payload on stdin, stdout is the result; exit 0 completes, the
     /// `--fatal-exit-code` dead-letters at once, any other exit retries.
     Exec(crate::exec::ExecArgs),
+    /// POSTs each job to an app beside the worker (sidecar mode): 2xx completes, 4xx is fatal,
+    /// 5xx and timeouts retry.
+    Http(crate::http::HttpArgs),
     /// Appends `<job id> <session> <attempt> <worker name>` to a file for every job it finishes
     /// (for fault tests); a payload `sleep:<ms>` runs that long, others run `--sleep`.
     Record(RecordArgs),
@@ -128,6 +131,12 @@ pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
             let worker = Worker::new(config, crate::exec::Exec(args))
                 .await
                 .with_context(|| format!("cannot start a worker on {at}"))?;
+            worker.run(crate::shutdown::signal()).await?;
+        }
+        HandlerCmd::Http(args) => {
+            let handler = crate::http::Http::new(args)?;
+            let worker =
+                Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
             worker.run(crate::shutdown::signal()).await?;
         }
         HandlerCmd::Echo => {

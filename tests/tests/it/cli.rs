@@ -360,3 +360,72 @@ async fn the_exec_handler_pipes_the_payload_and_maps_exit_codes() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A tiny app in another language (Python's http.server) beside the worker.
+const APP: &str = r#"
+import http.server, sys
+class App(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        if body == b'bad':
+            code, out = 422, b'unprocessable'
+        elif body == b'flaky':
+            code, out = 503, b'later'
+        else:
+            code, out = 200, (self.headers['X-Homing-Session'] + '|' + body.decode()).upper().encode()
+        self.send_response(code)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), App).serve_forever()
+"#;
+
+#[tokio::test]
+async fn the_http_handler_posts_to_an_app_in_another_language() {
+    let url = redis_url();
+    let queue = fresh_queue("clihttp");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _app = Command::new("python3").arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
+    wait_for("the app to listen", Duration::from_secs(10), || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await;
+
+    let mut bad_url = homing(&url, &queue);
+    bad_url.args(["worker", "http", "--url", "https://example.com/jobs"]);
+    let out = run(bad_url, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("error: --url must be a plain http:// URL"), "{}", text(&out.stderr));
+
+    let mut worker = homing(&url, &queue);
+    worker
+        .args(["worker", "--idle-block", "200ms", "--maintenance-interval", "20ms"])
+        .args(["--max-attempts", "2", "--backoff-base", "10ms", "--backoff-max", "20ms"])
+        .args(["http", "--url", &format!("http://127.0.0.1:{port}/jobs")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _child = worker.spawn().unwrap();
+    let workers = keys.workers();
+    wait_for("the worker to register", Duration::from_secs(30), || async {
+        let n: u64 = conn(&url).await.zcard(&workers).await.unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let ask = |payload: &'static [u8]| {
+        let producer = producer.clone();
+        async move { producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await }
+    };
+    assert_eq!(ask(b"hello").await.unwrap(), b"S1|HELLO");
+    match ask(b"bad").await.unwrap_err() {
+        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "fatal: HTTP 422: unprocessable"),
+        other => panic!("{other:?}"),
+    }
+    match ask(b"flaky").await.unwrap_err() {
+        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "max_attempts: HTTP 503: later"),
+        other => panic!("{other:?}"),
+    }
+}
