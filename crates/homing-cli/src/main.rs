@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a worker with a built-in handler until SIGTERM or ctrl-c.
-    Worker(worker::WorkerCmd),
+    Worker(Box<worker::WorkerCmd>),
     /// Push one job; prints its id and route.
     Push(push::PushCmd),
     /// Write or show a queue's settings (`Q:meta`).
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Worker(cmd) => worker::run(&cli.global, cmd).await,
+            Command::Worker(cmd) => worker::run(&cli.global, *cmd).await,
             Command::Push(cmd) => push::run(&cli.global, cmd).await,
             Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
             Command::Demo(cmd) => demo::run(&cli.global, cmd).await,
