@@ -8,18 +8,18 @@
   KEYS[1] meta          hash     Q:meta
   KEYS[2] stream        stream   a live worker's inbox or Q:overflow
   ARGV[1] limit                  entries moved per call at most (1-10000)
-  Returns: the number of entries moved
+  Returns: {moved, released}: entries moved and pins released
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
 limit = homing_limit(limit)
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0, 0} end
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()
-local moved = 0
+local moved, released = 0, 0
 local idle = redis.call('XPENDING', KEYS[2], GROUP, 'IDLE', cfg.visibility_timeout_ms, '-', '+', limit)
 for _, p in ipairs(idle) do
   local id, stalled = p[1], p[2]
@@ -32,7 +32,10 @@ for _, p in ipairs(idle) do
       if flat[i] == 's' then
         -- Release the pin first, so the route does not send the job straight back.
         local pin = Q .. ':pin:' .. flat[i + 1]
-        if redis.call('GET', pin) == stalled then redis.call('DEL', pin) end
+        if redis.call('GET', pin) == stalled then
+          redis.call('DEL', pin)
+          released = released + 1
+        end
       end
     end
     local err = 'worker ' .. stalled .. ' did not renew its lease within visibility_timeout'
@@ -40,4 +43,4 @@ for _, p in ipairs(idle) do
     moved = moved + 1
   end
 end
-return moved
+return {moved, released}

@@ -25,6 +25,9 @@ impl From<Pushed> for Receipt {
     fn from(p: Pushed) -> Self {
         let (route, reason) = p.route.as_str().split_once(':').unwrap_or((p.route.as_str(), ""));
         metrics::counter!(homing_core::metrics::JOBS_PUSHED, "route" => route, "reason" => reason).increment(1);
+        if p.route == Route::Spill(homing_core::SpillReason::Dead) {
+            metrics::counter!(homing_core::metrics::PINS_RELEASED, "reason" => "dead").increment(1);
+        }
         Self { id: p.id, route: p.route }
     }
 }

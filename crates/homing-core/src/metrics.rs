@@ -15,6 +15,9 @@ pub const JOBS_FINISHED: &str = "homing_jobs_finished_total";
 pub const JOBS_WARM: &str = "homing_jobs_warm_total";
 /// Sessions this worker became the owner of.
 pub const PINS_STAMPED: &str = "homing_pins_stamped_total";
+/// Pins released, by `reason`: `dead` (the owner's deadline had passed, seen by a push) or
+/// `stalled` (the owner stopped renewing a job's lease).
+pub const PINS_RELEASED: &str = "homing_pins_released_total";
 /// Seconds from first enqueue to start (Redis clock at enqueue, worker clock at start).
 pub const JOB_WAIT_SECONDS: &str = "homing_job_wait_seconds";
 /// Seconds a handler ran.
@@ -50,6 +53,7 @@ pub const ALL: &[(&str, &str)] = &[
     (JOBS_FINISHED, "Jobs finished, by outcome (ok, retry, dead, stale)."),
     (JOBS_WARM, "Successful jobs that ran on their session's owner; over ok finishes, the affinity hit ratio."),
     (PINS_STAMPED, "Sessions a worker became the owner of."),
+    (PINS_RELEASED, "Pins released, by reason (dead, stalled)."),
     (JOB_WAIT_SECONDS, "Seconds from first enqueue to start."),
     (JOB_RUN_SECONDS, "Seconds a handler ran."),
     (JOBS_PROMOTED, "Delayed jobs moved to a stream when due."),

@@ -11,7 +11,8 @@
 
 use crate::error::Error;
 use crate::metrics::{
-    DEAD, DELAYED, INBOX_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, WORKERS_ALIVE, WORKERS_REAPED,
+    DEAD, DELAYED, INBOX_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, PINS_RELEASED, WORKERS_ALIVE,
+    WORKERS_REAPED,
 };
 use crate::periodic::Periodic;
 use crate::worker::Ctx;
@@ -81,7 +82,8 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
     let streams = workers.iter().map(|w| keys.inbox(w)).chain(std::iter::once(keys.overflow()));
     for stream in streams {
         for _ in 0..CALLS {
-            let moved = scripts::reclaim(&mut *c, keys, &stream, LIMIT).await?;
+            let scripts::Reclaimed { moved, released } = scripts::reclaim(&mut *c, keys, &stream, LIMIT).await?;
+            metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(released);
             if moved > 0 {
                 metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(moved);
                 warn!(reaper = %ctx.id, %stream, moved, "reclaimed jobs of a stalled worker");

@@ -429,3 +429,40 @@ async fn the_http_handler_posts_to_an_app_in_another_language() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn every_command_fails_with_one_clear_line_when_redis_is_unreachable() {
+    let away = "redis://127.0.0.1:1";
+    let cases: [(&[&str], &str); 6] = [
+        (&["status"], "error: cannot connect to redis://127.0.0.1:1"),
+        (&["dead", "list"], "error: cannot connect to redis://127.0.0.1:1"),
+        (&["queue", "show"], "error: cannot connect to redis://127.0.0.1:1"),
+        (&["forget", "w-1"], "error: cannot connect to redis://127.0.0.1:1"),
+        (&["push", "s", "x"], "error: cannot connect to redis://127.0.0.1:1"),
+        (&["worker", "echo"], "error: cannot start a worker on queue \"q\" at redis://127.0.0.1:1"),
+    ];
+    for (args, first) in cases {
+        let mut cmd = homing(away, "q");
+        cmd.args(args);
+        let out = run(cmd, None).await;
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with(first), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn bench_runs_a_small_load_and_reports_both_rates() {
+    let mut bench = homing(&redis_url(), "unused");
+    bench.args(["bench", "--jobs", "300", "--sessions", "30", "--batch", "100", "--concurrency", "16"]);
+    let out = run(bench, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("jobs 300  sessions 30  batch 100  workers 1 x concurrency 16"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("push (pipelined push script):") && l.contains("jobs/s")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("run  (fetch + no-op + complete):") && l.contains("jobs/s")),
+        "{stdout}"
+    );
+}

@@ -28,7 +28,7 @@ pub use lease::lease;
 pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed};
 pub use reap::{forget, reap, Reaped};
-pub use reclaim::reclaim;
+pub use reclaim::{reclaim, Reclaimed};
 pub use replay::replay;
 pub use steal::steal;
 
