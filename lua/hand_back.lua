@@ -60,4 +60,5 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
 end
 redis.call('ZREM', KEYS[2], worker)
 redis.call('HDEL', KEYS[3], worker)
+redis.call('HDEL', homing_base(KEYS[1]) .. ':beats', worker)
 return moved

@@ -23,7 +23,10 @@ end
 
 local known = 1
 if not redis.call('ZSCORE', KEYS[2], worker) then known = 0 end
-local deadline = homing_now() + ttl
+local now = homing_now()
+local deadline = now + ttl
 redis.call('ZADD', KEYS[2], deadline, worker)
+-- The last beat, for operators (`homing status` shows its age).
+redis.call('HSET', homing_base(KEYS[1]) .. ':beats', worker, now)
 redis.call('HSET', KEYS[3], worker, capacity)
 return {known, deadline}

@@ -77,4 +77,5 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
 end
 redis.call('ZREM', KEYS[2], dead)
 redis.call('HDEL', KEYS[3], dead)
+redis.call('HDEL', Q .. ':beats', dead)
 return {dead, moved, 1}

@@ -1,4 +1,4 @@
-//! `homing status`: workers with capacity, backlog and heartbeat deadline; overflow backlog
+//! `homing status`: workers with capacity, backlog, heartbeat age and deadline; overflow backlog
 //! and lag; delayed and dead counts. `--json` for machines, `--watch` to refresh.
 
 use crate::args::Global;
@@ -35,6 +35,8 @@ struct WorkerStatus {
     id: String,
     capacity: u64,
     backlog: u64,
+    /// Milliseconds since its last heartbeat.
+    heartbeat_age_ms: Option<i64>,
     /// Milliseconds until its liveness deadline (negative: overdue, about to be reaped).
     deadline_in_ms: i64,
 }
@@ -66,7 +68,14 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
     for (w, _) in &workers {
-        pipe.cmd("XLEN").arg(keys.inbox(w)).cmd("HGET").arg(keys.capacity()).arg(w);
+        pipe.cmd("XLEN")
+            .arg(keys.inbox(w))
+            .cmd("HGET")
+            .arg(keys.capacity())
+            .arg(w)
+            .cmd("HGET")
+            .arg(keys.beats())
+            .arg(w);
     }
     let v: Vec<redis::Value> = pipe.query_async(&mut c).await?;
     let n = |i: usize| -> u64 { redis::from_redis_value_ref::<Option<u64>>(&v[i]).ok().flatten().unwrap_or(0) };
@@ -75,8 +84,9 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
         .enumerate()
         .map(|(i, (id, deadline))| WorkerStatus {
             id: id.clone(),
-            backlog: n(3 + 2 * i),
-            capacity: n(4 + 2 * i),
+            backlog: n(3 + 3 * i),
+            capacity: n(4 + 3 * i),
+            heartbeat_age_ms: redis::from_redis_value_ref::<Option<i64>>(&v[5 + 3 * i]).ok().flatten().map(|b| now - b),
             deadline_in_ms: *deadline as i64 - now,
         })
         .collect();
@@ -117,8 +127,9 @@ async fn overflow_lag(c: &mut redis::aio::MultiplexedConnection, keys: &homing_c
 fn print(s: &Status) {
     println!("queue {}  affinity {}", s.queue, s.affinity.as_deref().unwrap_or("(no settings yet)"));
     println!("  overflow {} (lag {} ms)  delayed {}  dead {}", s.overflow, s.overflow_lag_ms, s.delayed, s.dead);
-    println!("  {:<40} {:>8} {:>8} {:>14}", "worker", "capacity", "backlog", "deadline in");
+    println!("  {:<40} {:>8} {:>8} {:>14} {:>14}", "worker", "capacity", "backlog", "heartbeat age", "deadline in");
     for w in &s.workers {
-        println!("  {:<40} {:>8} {:>8} {:>11} ms", w.id, w.capacity, w.backlog, w.deadline_in_ms);
+        let age = w.heartbeat_age_ms.map_or("-".to_string(), |a| format!("{a} ms"));
+        println!("  {:<40} {:>8} {:>8} {:>14} {:>11} ms", w.id, w.capacity, w.backlog, age, w.deadline_in_ms);
     }
 }

@@ -98,6 +98,11 @@ impl Keys {
         format!("{}:lease:{pass}", self.base)
     }
 
+    /// `Q:beats`: worker id → its last heartbeat (ms, Redis clock), for operators.
+    pub fn beats(&self) -> String {
+        format!("{}:beats", self.base)
+    }
+
     /// `Q:meta`: protocol version and queue settings.
     pub fn meta(&self) -> String {
         format!("{}:meta", self.base)

@@ -234,10 +234,20 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
     let out = check.wait_with_output().unwrap();
     assert!(out.status.success(), "promtool: {}{}", text(&out.stdout), text(&out.stderr));
 
+    let mut status = homing(&url, &queue);
+    status.args(["status", "--json"]);
+    let out = run(status, None).await;
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &s["workers"][0];
+    assert_eq!((w["capacity"].as_u64(), w["backlog"].as_u64(), s["dead"].as_u64()), (Some(8), Some(0), Some(1)), "{s}");
+    assert!(w["heartbeat_age_ms"].as_i64().is_some_and(|a| a >= 0), "{s}");
+
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.unwrap().unwrap();
     assert!(status.success());
+    let beats: u64 = conn(&url).await.hlen(keys.beats()).await.unwrap();
+    assert_eq!(beats, 0, "a leaving worker removes its heartbeat record");
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.lines().count() >= 2, "{logs}");
     for line in logs.lines() {
