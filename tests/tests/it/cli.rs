@@ -333,42 +333,48 @@ async fn status_and_dead_letters_list_replay_and_purge() {
     assert_eq!(n, 0);
 }
 
+/// Starts `homing worker` with fast retries (2 attempts, 10 ms backoff) and `handler` args,
+/// waits until it registers, and returns it with a producer on its queue.
+async fn handler_worker(url: &str, queue: &str, handler: &[&str]) -> (tokio::process::Child, homing_client::Producer) {
+    let keys = Keys::with_default_prefix(&QueueName::new(queue).unwrap());
+    let mut worker = homing(url, queue);
+    worker
+        .args(["worker", "--idle-block", "200ms", "--maintenance-interval", "20ms"])
+        .args(["--max-attempts", "2", "--backoff-base", "10ms", "--backoff-max", "20ms"])
+        .args(handler)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = worker.spawn().unwrap();
+    let workers = keys.workers();
+    wait_for("the worker to register", Duration::from_secs(30), || async {
+        let n: u64 = conn(url).await.zcard(&workers).await.unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    (child, homing_client::Producer::connect(url, queue).await.unwrap())
+}
+
+/// The dead letter's `<reason>: <error>` of a request that failed.
+async fn failure(producer: &homing_client::Producer, payload: &[u8]) -> String {
+    match producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await {
+        Err(homing_client::Error::JobFailed { error, .. }) => error,
+        other => panic!("expected a dead letter, got {other:?}"),
+    }
+}
+
+async fn answer(producer: &homing_client::Producer, payload: &[u8]) -> Vec<u8> {
+    producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await.unwrap()
+}
+
 #[tokio::test]
 async fn the_exec_handler_pipes_the_payload_and_maps_exit_codes() {
     let url = redis_url();
     let queue = fresh_queue("cliexec");
-    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
     let script = r#"p=$(cat); case "$p" in fatal*) echo "no good" >&2; exit 65;; flaky*) echo "try again" >&2; exit 3;; esac; printf '%s|%s|%s' "$HOMING_SESSION" "$HOMING_ATTEMPT" "$p""#;
-    let mut worker = homing(&url, &queue);
-    worker
-        .args(["worker", "--idle-block", "200ms", "--maintenance-interval", "20ms"])
-        .args(["--max-attempts", "2", "--backoff-base", "10ms", "--backoff-max", "20ms"])
-        .args(["exec", "--", "sh", "-c", script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _child = worker.spawn().unwrap();
-    let workers = keys.workers();
-    wait_for("the worker to register", Duration::from_secs(30), || async {
-        let n: u64 = conn(&url).await.zcard(&workers).await.unwrap();
-        (n == 1).then_some(())
-    })
-    .await;
-    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
-    let ask = |payload: &'static [u8]| {
-        let producer = producer.clone();
-        async move { producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await }
-    };
-    assert_eq!(ask(b"hello").await.unwrap(), b"s1|0|hello");
-    match ask(b"fatal").await.unwrap_err() {
-        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "fatal: \"sh\" exited with 65: no good"),
-        other => panic!("{other:?}"),
-    }
-    match ask(b"flaky").await.unwrap_err() {
-        homing_client::Error::JobFailed { error, .. } => {
-            assert_eq!(error, "max_attempts: \"sh\" exited with 3: try again")
-        }
-        other => panic!("{other:?}"),
-    }
+    let (_child, producer) = handler_worker(&url, &queue, &["exec", "--", "sh", "-c", script]).await;
+    assert_eq!(answer(&producer, b"hello").await, b"s1|0|hello");
+    assert_eq!(failure(&producer, b"fatal").await, "fatal: \"sh\" exited with 65: no good");
+    assert_eq!(failure(&producer, b"flaky").await, "max_attempts: \"sh\" exited with 3: try again");
 }
 
 /// A tiny app in another language (Python's http.server) beside the worker.
@@ -396,7 +402,6 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), App).serve_forever()
 async fn the_http_handler_posts_to_an_app_in_another_language() {
     let url = redis_url();
     let queue = fresh_queue("clihttp");
-    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _app = Command::new("python3").arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
     wait_for("the app to listen", Duration::from_secs(10), || async move {
@@ -410,34 +415,11 @@ async fn the_http_handler_posts_to_an_app_in_another_language() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).starts_with("error: --url must be a plain http:// URL"), "{}", text(&out.stderr));
 
-    let mut worker = homing(&url, &queue);
-    worker
-        .args(["worker", "--idle-block", "200ms", "--maintenance-interval", "20ms"])
-        .args(["--max-attempts", "2", "--backoff-base", "10ms", "--backoff-max", "20ms"])
-        .args(["http", "--url", &format!("http://127.0.0.1:{port}/jobs")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _child = worker.spawn().unwrap();
-    let workers = keys.workers();
-    wait_for("the worker to register", Duration::from_secs(30), || async {
-        let n: u64 = conn(&url).await.zcard(&workers).await.unwrap();
-        (n == 1).then_some(())
-    })
-    .await;
-    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
-    let ask = |payload: &'static [u8]| {
-        let producer = producer.clone();
-        async move { producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await }
-    };
-    assert_eq!(ask(b"hello").await.unwrap(), b"S1|HELLO");
-    match ask(b"bad").await.unwrap_err() {
-        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "fatal: HTTP 422: unprocessable"),
-        other => panic!("{other:?}"),
-    }
-    match ask(b"flaky").await.unwrap_err() {
-        homing_client::Error::JobFailed { error, .. } => assert_eq!(error, "max_attempts: HTTP 503: later"),
-        other => panic!("{other:?}"),
-    }
+    let app = format!("http://127.0.0.1:{port}/jobs");
+    let (_child, producer) = handler_worker(&url, &queue, &["http", "--url", &app]).await;
+    assert_eq!(answer(&producer, b"hello").await, b"S1|HELLO");
+    assert_eq!(failure(&producer, b"bad").await, "fatal: HTTP 422: unprocessable");
+    assert_eq!(failure(&producer, b"flaky").await, "max_attempts: HTTP 503: later");
 }
 
 #[tokio::test]
