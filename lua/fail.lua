@@ -49,7 +49,5 @@ if dead_reason == '' and attempt and job.id and job.s and job.p then
 elseif dead_reason == '' then
   dead_reason = 'malformed'
 end
-redis.call('XADD', Q .. ':dead', '*', 'reason', dead_reason, 'error', err,
-  'failed_at', tostring(now), 'worker', worker, unpack(flat))
-if job.id then homing_reply(Q, job.r or '', job.id, 'dead', 'error', dead_reason .. ': ' .. err) end
+homing_dead(Q, now, flat, job, dead_reason, err, worker)
 return {'dead', dead_reason}

@@ -12,9 +12,8 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-limit = homing_limit(limit)
+local limit = homing_limit(ARGV[1])
 
 local Q = homing_base(KEYS[1])
 local KEY_TTL_MS = 86400000
@@ -52,31 +51,20 @@ local function read(raw)
   if m ~= nil and (type(m) ~= 'number' or m < 1 or m % 1 ~= 0) then
     return nil, 'envelope field max_attempts must be a whole number >= 1'
   end
-  return {s = s, p = p, id = env.id, key = env.key, m = m}
+  return {id = env.id, s = s, p = p, k = env.key, m = m}
 end
 
 local routed, dead, duplicates = 0, 0, 0
 for _, raw in ipairs(envelopes) do
-  local env, err = read(raw)
-  if not env then
+  local job, err = read(raw)
+  if not job then
     redis.call('XADD', Q .. ':dead', '*', 'reason', 'malformed', 'error', err,
       'failed_at', tostring(now), 'envelope', raw)
     dead = dead + 1
   else
-    local id = env.id or string.format('%012x', now) .. string.format('%016x', redis.call('INCR', Q .. ':ingress:seq'))
-    local first = nil
-    if env.key then
-      first = redis.call('SET', Q .. ':idem:' .. env.key, id, 'NX', 'PX', KEY_TTL_MS, 'GET')
-    end
-    if first then
-      duplicates = duplicates + 1
-    else
-      local fields = {'id', id, 's', env.s, 'p', env.p, 'a', '0', 't', tostring(now)}
-      if env.key then table.insert(fields, 'k'); table.insert(fields, env.key) end
-      if env.m then table.insert(fields, 'm'); table.insert(fields, tostring(env.m)) end
-      homing_route(Q, cfg, now, env.s, fields)
-      routed = routed + 1
-    end
+    job.id = job.id or string.format('%012x%016x', now, redis.call('INCR', Q .. ':ingress:seq'))
+    local _, route = homing_enqueue(Q, cfg, now, job, KEY_TTL_MS, 0)
+    if route == 'duplicate' then duplicates = duplicates + 1 else routed = routed + 1 end
   end
 end
 return {routed, dead, duplicates}

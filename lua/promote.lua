@@ -8,9 +8,8 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-limit = homing_limit(limit)
+local limit = homing_limit(ARGV[1])
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()

@@ -41,24 +41,8 @@ if not max_attempts or max_attempts < 0 then
   return redis.error_reply('HOMING_BAD_ARG max_attempts must be a whole number >= 0')
 end
 
-local Q = homing_base(KEYS[1])
-if key ~= '' then
-  local first = redis.call('SET', Q .. ':idem:' .. key, id, 'NX', 'PX', key_ttl_ms, 'GET')
-  if first then return {first, 'duplicate'} end
-end
-
-local now = homing_now()
-if delay_ms > 0 then
-  local job = {id = id, s = session, p = payload, a = 0, t = now}
-  if reply_to ~= '' then job.r = reply_to end
-  if key ~= '' then job.k = key end
-  if max_attempts > 0 then job.m = max_attempts end
-  redis.call('ZADD', Q .. ':delayed', now + delay_ms, cmsgpack.pack(job))
-  return {id, 'delayed'}
-end
-
-local fields = {'id', id, 's', session, 'p', payload, 'a', '0', 't', tostring(now)}
-if reply_to ~= '' then table.insert(fields, 'r'); table.insert(fields, reply_to) end
-if key ~= '' then table.insert(fields, 'k'); table.insert(fields, key) end
-if max_attempts > 0 then table.insert(fields, 'm'); table.insert(fields, tostring(max_attempts)) end
-return {id, homing_route(Q, cfg, now, session, fields)}
+local job = {id = id, s = session, p = payload}
+if reply_to ~= '' then job.r = reply_to end
+if key ~= '' then job.k = key end
+if max_attempts > 0 then job.m = max_attempts end
+return {homing_enqueue(homing_base(KEYS[1]), cfg, homing_now(), job, key_ttl_ms, delay_ms)}

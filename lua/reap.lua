@@ -19,9 +19,9 @@
            HOMING_ALIVE      the given worker heartbeated within liveness_ttl and force is 0
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit, target, force = ARGV[1], ARGV[2], ARGV[3] == '1'
+local target, force = ARGV[2], ARGV[3] == '1'
 local cfg = homing_settings(KEYS[1])
-limit = homing_limit(limit)
+local limit = homing_limit(ARGV[1])
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()
@@ -52,9 +52,8 @@ if redis.call('EXISTS', inbox) == 1 then
   local delivered = {}
   for _, p in ipairs(redis.call('XPENDING', inbox, GROUP, '-', '+', limit)) do delivered[p[1]] = true end
   for _, e in ipairs(redis.call('XRANGE', inbox, '-', '+', 'COUNT', limit)) do
-    redis.call('XACK', inbox, GROUP, e[1])
-    redis.call('XDEL', inbox, e[1])
-    homing_requeue(Q, cfg, now, e[2], 'stalled', err, dead, delivered[e[1]] == true)
+    homing_ack(inbox, e[1])
+    homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'stalled', err, dead, delivered[e[1]] == true)
     moved = moved + 1
   end
   if redis.call('XLEN', inbox) > 0 then return {dead, moved, 0} end
@@ -64,11 +63,10 @@ end
 if redis.call('EXISTS', KEYS[4]) == 1 then
   local pending = redis.call('XPENDING', KEYS[4], GROUP, '-', '+', limit, dead)
   for _, p in ipairs(pending) do
-    local r = redis.call('XRANGE', KEYS[4], p[1], p[1])
-    redis.call('XACK', KEYS[4], GROUP, p[1])
-    redis.call('XDEL', KEYS[4], p[1])
-    if #r == 1 then
-      homing_requeue(Q, cfg, now, r[1][2], 'stalled', err, dead, true)
+    local flat, job = homing_read_entry(KEYS[4], p[1])
+    homing_ack(KEYS[4], p[1])
+    if flat then
+      homing_requeue(Q, cfg, now, flat, job, 'stalled', err, dead, true)
       moved = moved + 1
     end
   end

@@ -12,9 +12,8 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-limit = homing_limit(limit)
+local limit = homing_limit(ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then return {0, 0} end
 
 local Q = homing_base(KEYS[1])
@@ -23,23 +22,17 @@ local moved, released = 0, 0
 local idle = redis.call('XPENDING', KEYS[2], GROUP, 'IDLE', cfg.visibility_timeout_ms, '-', '+', limit)
 for _, p in ipairs(idle) do
   local id, stalled = p[1], p[2]
-  local r = redis.call('XRANGE', KEYS[2], id, id)
-  redis.call('XACK', KEYS[2], GROUP, id)
-  redis.call('XDEL', KEYS[2], id)
-  if #r == 1 then
-    local flat = r[1][2]
-    for i = 1, #flat, 2 do
-      if flat[i] == 's' then
-        -- Release the pin first, so the route does not send the job straight back.
-        local pin = Q .. ':pin:' .. flat[i + 1]
-        if redis.call('GET', pin) == stalled then
-          redis.call('DEL', pin)
-          released = released + 1
-        end
-      end
+  local flat, job = homing_read_entry(KEYS[2], id)
+  homing_ack(KEYS[2], id)
+  if flat then
+    -- Release the pin first, so the route does not send the job straight back.
+    local pin = Q .. ':pin:' .. (job.s or '')
+    if job.s and redis.call('GET', pin) == stalled then
+      redis.call('DEL', pin)
+      released = released + 1
     end
     local err = 'worker ' .. stalled .. ' did not renew its lease within visibility_timeout'
-    homing_requeue(Q, cfg, now, flat, 'stalled', err, stalled, true)
+    homing_requeue(Q, cfg, now, flat, job, 'stalled', err, stalled, true)
     moved = moved + 1
   end
 end

@@ -1,7 +1,7 @@
 --[[
   replay: send a dead letter back through the route as a fresh job (attempt 0), removing it
   from Q:dead.
-  Includes: settings, route
+  Includes: settings, route, entry
   KEYS[1] meta          hash     Q:meta
   KEYS[2] dead          stream   Q:dead
   ARGV[1] entry_id               the dead letter's entry id in Q:dead
@@ -17,9 +17,7 @@ local r = redis.call('XRANGE', KEYS[2], entry_id, entry_id)
 if #r == 0 then
   return redis.error_reply('HOMING_NOT_FOUND no dead letter ' .. entry_id .. ' (list them with `homing dead list`)')
 end
-local job, kept = {}, {}
-local flat = r[1][2]
-for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+local job = homing_map(r[1][2])
 if not (job.id and job.s and job.p) then
   return redis.error_reply('HOMING_BAD_ARG dead letter ' .. entry_id ..
     ' holds no job (it was a malformed entry or envelope): purge it with `homing dead purge`')
@@ -27,12 +25,8 @@ end
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()
-local fields = {'id', job.id, 's', job.s, 'p', job.p, 'a', '0', 't', job.t or tostring(now)}
-for _, name in ipairs({'r', 'k', 'm'}) do
-  if job[name] then
-    table.insert(fields, name)
-    table.insert(fields, job[name])
-  end
-end
+-- A fresh run: attempt 0, but the first enqueue time kept. The dead letter's own fields
+-- (reason, error, ...) are not copied: only the job's wire fields are.
+job.a, job.t = 0, job.t or now
 redis.call('XDEL', KEYS[2], entry_id)
-return {job.id, homing_route(Q, cfg, now, job.s, fields)}
+return {job.id, homing_route(Q, cfg, now, job.s, homing_fields_from_map(job))}

@@ -11,9 +11,8 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local limit = ARGV[1]
 local cfg = homing_settings(KEYS[1])
-limit = homing_limit(limit)
+local limit = homing_limit(ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 
 -- Undelivered entries are those after the group's last-delivered-id.

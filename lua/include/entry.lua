@@ -1,5 +1,6 @@
 --[[
-  include/entry: reading and acknowledging one stream entry, shared by complete and fail.
+  include/entry: reading, acknowledging and dead-lettering stream entries, and replying to a
+  waiting producer.
 ]]
 local GROUP = 'homing'
 
@@ -17,14 +18,18 @@ local function homing_ack(stream, entry_id)
   redis.call('XDEL', stream, entry_id)
 end
 
+-- A flat field list {f1, v1, f2, v2, ...} as a map.
+local function homing_map(flat)
+  local map = {}
+  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+  return map
+end
+
 -- The entry's fields as a flat list and as a map; nil if the entry was deleted.
 local function homing_read_entry(stream, entry_id)
   local r = redis.call('XRANGE', stream, entry_id, entry_id)
   if #r == 0 then return nil, nil end
-  local flat = r[1][2]
-  local map = {}
-  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
-  return flat, map
+  return r[1][2], homing_map(r[1][2])
 end
 
 -- A result for a waiting producer: appended to its reply stream, which is capped and expires
@@ -35,4 +40,12 @@ local function homing_reply(Q, reply_to, job_id, status, field, value)
   local key = Q .. ':reply:' .. reply_to
   redis.call('XADD', key, 'MAXLEN', '~', REPLY_MAXLEN, '*', 'id', job_id, 'status', status, field, value)
   redis.call('PEXPIRE', key, REPLY_TTL_MS)
+end
+
+-- Dead-letters a job (its entry fields `flat`, as a map `job`) with why, and tells a waiting
+-- producer.
+local function homing_dead(Q, now, flat, job, reason, err, worker)
+  redis.call('XADD', Q .. ':dead', '*', 'reason', reason, 'error', err,
+    'failed_at', tostring(now), 'worker', worker, unpack(flat))
+  if job.id then homing_reply(Q, job.r or '', job.id, 'dead', 'error', reason .. ': ' .. err) end
 end

@@ -1,5 +1,6 @@
 --[[
-  include/route: the pin-or-spill rule (DESIGN §3), shared by push, promote and every re-route.
+  include/route: the pin-or-spill rule (DESIGN §3), shared by push, promote and every re-route,
+  and enqueueing a new job (push, ingress).
   `fields` is the flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`).
   Returns the route word: hit | new | spill:busy | spill:dead | off | shadow:hit | shadow:miss.
 ]]
@@ -51,4 +52,20 @@ local function homing_fields_from_map(job)
     end
   end
   return fields
+end
+
+-- Enqueues a new job, a map with id, s, p and optional r, k, m. An idempotency key (k) already
+-- seen within key_ttl_ms enqueues nothing and returns the first job's id with 'duplicate'; a
+-- delay parks the job in Q:delayed; otherwise it is routed. Returns the job id and the route.
+local function homing_enqueue(Q, cfg, now, job, key_ttl_ms, delay_ms)
+  if job.k then
+    local first = redis.call('SET', Q .. ':idem:' .. job.k, job.id, 'NX', 'PX', key_ttl_ms, 'GET')
+    if first then return first, 'duplicate' end
+  end
+  job.a, job.t = 0, now
+  if delay_ms > 0 then
+    redis.call('ZADD', Q .. ':delayed', now + delay_ms, cmsgpack.pack(job))
+    return job.id, 'delayed'
+  end
+  return job.id, homing_route(Q, cfg, now, job.s, homing_fields_from_map(job))
 end

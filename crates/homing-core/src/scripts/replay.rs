@@ -9,7 +9,7 @@ use crate::stream::text;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("replay",
-    includes: ["settings", "route"],
+    includes: ["settings", "route", "entry"],
     keys: ["meta", "dead"],
     argv: ["entry_id"]);
 static LUA: Lua = Lua::new(&SPEC);
