@@ -79,31 +79,39 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
         }
     }
     let workers: Vec<String> = redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?;
-    let streams = workers.iter().map(|w| keys.inbox(w)).chain(std::iter::once(keys.overflow()));
-    for stream in streams {
-        for _ in 0..CALLS {
-            let scripts::Reclaimed { moved, released } = scripts::reclaim(&mut *c, keys, &stream, LIMIT).await?;
-            metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(released);
-            if moved > 0 {
-                metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(moved);
-                warn!(reaper = %ctx.id, %stream, moved, "reclaimed jobs of a stalled worker");
+    // Every live inbox and the overflow in one round trip; a stream that filled its limit is
+    // asked again, up to CALLS times.
+    let mut streams: Vec<String> = workers.iter().map(|w| keys.inbox(w)).chain([keys.overflow()]).collect();
+    for _ in 0..CALLS {
+        let reclaimed = scripts::reclaim(&mut *c, keys, &streams, LIMIT).await?;
+        for (stream, r) in streams.iter().zip(&reclaimed) {
+            metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(r.released);
+            if r.moved > 0 {
+                metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(r.moved);
+                warn!(reaper = %ctx.id, %stream, moved = r.moved, "reclaimed jobs of a stalled worker");
             }
-            if moved < u64::from(LIMIT) {
-                break;
-            }
+        }
+        streams = full(streams, reclaimed.iter().map(|r| r.moved));
+        if streams.is_empty() {
+            break;
         }
     }
     gauges(keys, &workers, c).await?;
-    for worker in &workers {
-        for _ in 0..CALLS {
-            let moved = scripts::steal(&mut *c, keys, worker, LIMIT).await?;
-            metrics::counter!(JOBS_RECLAIMED, "reason" => "wait").increment(moved);
-            if moved < u64::from(LIMIT) {
-                break;
-            }
+    let mut slow = workers;
+    for _ in 0..CALLS {
+        let stolen = scripts::steal(&mut *c, keys, &slow, LIMIT).await?;
+        metrics::counter!(JOBS_RECLAIMED, "reason" => "wait").increment(stolen.iter().sum());
+        slow = full(slow, stolen.into_iter());
+        if slow.is_empty() {
+            break;
         }
     }
     Ok(())
+}
+
+/// The items whose call moved a full `LIMIT`, so more may be waiting.
+fn full(items: Vec<String>, moved: impl Iterator<Item = u64>) -> Vec<String> {
+    items.into_iter().zip(moved).filter(|(_, n)| *n >= u64::from(LIMIT)).map(|(item, _)| item).collect()
 }
 
 /// The queue-wide gauges, in one pipelined round trip. Only the lease holder sets them, so a

@@ -20,21 +20,23 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let result = async {
-            let c = task.conn(&ctx).await?;
+            // One pipeline: every chunk of both streams in one round trip.
+            let mut pipe = redis::pipe();
             for source in [Source::Inbox, Source::Overflow] {
                 let ids: Vec<&str> = held.iter().filter(|(_, s)| *s == source).map(|(id, _)| id.as_str()).collect();
                 for chunk in ids.chunks(CHUNK) {
-                    let _: redis::Value = redis::cmd("XCLAIM")
+                    pipe.cmd("XCLAIM")
                         .arg(ctx.stream(source))
                         .arg(homing_core::keys::GROUP)
                         .arg(ctx.id.as_str())
                         .arg(0)
                         .arg(chunk)
                         .arg("JUSTID")
-                        .query_async(c)
-                        .await?;
+                        .ignore();
                 }
             }
+            let c = task.conn(&ctx).await?;
+            let _: () = pipe.query_async(c).await?;
             Ok::<_, Error>(())
         }
         .await;

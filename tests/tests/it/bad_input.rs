@@ -97,7 +97,7 @@ async fn batch_limits_out_of_range_are_refused_before_any_write() {
     scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
     let err = scripts::promote(&mut c, &keys, 0).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid argument: limit must be a whole number 1-10000, got 0");
-    let err = scripts::reclaim(&mut c, &keys, &keys.overflow(), 10_001).await.unwrap_err();
+    let err = scripts::reclaim(&mut c, &keys, &[keys.overflow()], 10_001).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid argument: limit must be a whole number 1-10000, got 10001");
     let err = scripts::replay(&mut c, &keys, "1-1").await.unwrap_err();
     assert!(matches!(err, homing_core::Error::NotFound(_)), "{err}");

@@ -149,6 +149,28 @@ impl Lua {
         self.script().load_async(conn).await?;
         Ok(())
     }
+
+    /// Sends `calls` (each from [`Lua::cmd`]) in one pipeline, one round trip, and returns each
+    /// call's own reply, so one refused call does not fail the others; a lost connection fails
+    /// them all.
+    pub(crate) async fn pipeline<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        calls: impl IntoIterator<Item = Cmd>,
+    ) -> Result<Vec<redis::RedisResult<Value>>, Error> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for call in calls {
+            pipe.add_command(call);
+        }
+        let replies: Vec<redis::RedisResult<Value>> = pipe.query_async(conn).await?;
+        if !replies.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
+            return Ok(replies);
+        }
+        // Every command named the same unknown script, so none ran: load it and resend.
+        self.load(conn).await?;
+        Ok(pipe.query_async(conn).await?)
+    }
 }
 
 /// True when a pipeline failed because Redis did not know a script (after a restart or

@@ -1,6 +1,6 @@
 //! `push`: enqueue one job (idempotency key, delay, or route); `push_many` pipelines many.
 
-use super::{is_noscript, items, script_spec, Lua, ScriptSpec};
+use super::{items, script_spec, Lua, ScriptSpec};
 use crate::error::{malformed, Error};
 use crate::ids::JobId;
 use crate::keys::Keys;
@@ -95,19 +95,7 @@ pub async fn push_many<C: ConnectionLike>(
 ) -> Result<Vec<Result<Pushed, Error>>, Error> {
     let meta = keys.meta();
     let encoded: Vec<Encoded> = jobs.iter().map(encode).collect();
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for (a, e) in jobs.iter().zip(&encoded) {
-        pipe.add_command(LUA.cmd(&[&meta], &argv(a, e)));
-    }
-    for round in 0..2 {
-        let replies: Vec<redis::RedisResult<Value>> = pipe.query_async(conn).await?;
-        if round == 0 && replies.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
-            // Every command named the same unknown script, so none ran: load it and resend.
-            LUA.load(conn).await?;
-            continue;
-        }
-        return Ok(replies.into_iter().map(|r| r.map_err(Error::from).and_then(parse)).collect());
-    }
-    unreachable!("the second round always returns")
+    let calls = jobs.iter().zip(&encoded).map(|(a, e)| LUA.cmd(&[&meta], &argv(a, e)));
+    let replies = LUA.pipeline(conn, calls).await?;
+    Ok(replies.into_iter().map(|r| r.map_err(Error::from).and_then(parse)).collect())
 }

@@ -11,7 +11,7 @@ pub(super) static SPEC: ScriptSpec = script_spec!("reclaim",
     argv: ["limit"]);
 static LUA: Lua = Lua::new(&SPEC);
 
-/// What one `reclaim` call did.
+/// What one `reclaim` call did on one stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reclaimed {
     /// Entries re-routed or dead-lettered.
@@ -20,14 +20,22 @@ pub struct Reclaimed {
     pub released: u64,
 }
 
-/// Reclaims at most `limit` stalled entries of `stream` (an inbox or the overflow).
+/// Reclaims at most `limit` stalled entries of each of `streams` (inboxes, the overflow), all
+/// in one round trip; one result per stream, in order.
 pub async fn reclaim<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
-    stream: &str,
+    streams: &[String],
     limit: u32,
-) -> Result<Reclaimed, Error> {
-    let v = LUA.run(conn, &[&keys.meta(), stream], &[limit.to_string().as_bytes()]).await?;
-    let it = items("reclaim", v, 2)?;
-    Ok(Reclaimed { moved: int(&it[0])? as u64, released: int(&it[1])? as u64 })
+) -> Result<Vec<Reclaimed>, Error> {
+    if streams.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (meta, limit) = (keys.meta(), limit.to_string());
+    let calls = streams.iter().map(|s| LUA.cmd(&[&meta, s], &[limit.as_bytes()]));
+    let parse = |v| {
+        let it = items("reclaim", v, 2)?;
+        Ok(Reclaimed { moved: int(&it[0])? as u64, released: int(&it[1])? as u64 })
+    };
+    LUA.pipeline(conn, calls).await?.into_iter().map(|r| r.map_err(Error::from).and_then(parse)).collect()
 }
