@@ -38,11 +38,7 @@ pub struct BenchCmd {
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     anyhow::ensure!(cmd.jobs >= 1 && cmd.sessions >= 1 && cmd.batch >= 1 && cmd.workers >= 1, "sizes must be >= 1");
-    let local = match &global.redis_url {
-        Some(_) => None,
-        None => Some(LocalRedis::start().await?),
-    };
-    let url = local.as_ref().map_or_else(|| global.url().to_string(), |l| l.url.clone());
+    let (local, url) = LocalRedis::unless_given(global).await?;
     let queue = format!("bench-{:06x}", fastrand::u32(..0xff_ffff));
     let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
     // The first worker writes the queue settings; create it before pushing.
@@ -105,7 +101,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     for r in running {
         r.await??;
     }
-    crate::demo::remove_queue(&url, producer.keys()).await;
+    crate::local_redis::remove_queue(&url, producer.keys()).await;
     drop(local);
     let rate = |d: Duration| cmd.jobs as f64 / d.as_secs_f64();
     println!(

@@ -63,11 +63,7 @@ struct Outcome {
 
 pub async fn run(global: &Global, cmd: DemoCmd) -> anyhow::Result<()> {
     anyhow::ensure!(cmd.sessions >= 1 && cmd.turns >= 1, "--sessions and --turns must be at least 1");
-    let local = match &global.redis_url {
-        Some(_) => None,
-        None => Some(LocalRedis::start().await?),
-    };
-    let url = local.as_ref().map_or_else(|| global.url().to_string(), |l| l.url.clone());
+    let (_local, url) = LocalRedis::unless_given(global).await?;
     println!(
         "Homing demo on {url}: {} conversations of {} turns, workers {} (concurrency {} each), a turn costs {:?} cold, {:?} warm\n",
         cmd.sessions, cmd.turns, WORKERS.join(" and "), cmd.concurrency, cmd.cold, cmd.warm
@@ -154,28 +150,8 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
     for w in workers {
         w.await.context("a worker task panicked")??;
     }
-    remove_queue(url, producer.keys()).await;
+    crate::local_redis::remove_queue(url, producer.keys()).await;
     Ok(Outcome { mode, sessions: sessions.into_iter().map(|(_, s, t)| (s, t)).collect(), elapsed })
-}
-
-/// Deletes the demo queue's keys, so a demo run against a shared Redis leaves nothing behind.
-pub(crate) async fn remove_queue(url: &str, keys: &homing_core::Keys) {
-    let Ok(client) = redis::Client::open(url) else { return };
-    let Ok(mut c) = client.get_multiplexed_async_connection().await else { return };
-    let found: redis::RedisResult<Vec<String>> = async {
-        let mut iter = redis::AsyncCommands::scan_match::<_, String>(&mut c, keys.pattern()).await?;
-        let mut found = Vec::new();
-        while let Some(k) = redis::AsyncIter::next_item(&mut iter).await {
-            found.push(k?);
-        }
-        Ok(found)
-    }
-    .await;
-    if let Ok(found) = found {
-        if !found.is_empty() {
-            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(found).query_async(&mut c).await;
-        }
-    }
 }
 
 fn print_turns(o: &Outcome) {

@@ -1,5 +1,6 @@
-//! A throwaway `redis-server` for the demo: started from PATH on a free loopback port in a
-//! temporary directory, persisting nothing, and killed when dropped.
+//! Throwaway Redis for `demo` and `bench`: a `redis-server` started from PATH on a free
+//! loopback port in a temporary directory, persisting nothing, killed when dropped; and the
+//! removal of their throwaway queues from a Redis the user gave.
 
 use anyhow::{bail, Context};
 use std::net::TcpListener;
@@ -16,6 +17,19 @@ pub struct LocalRedis {
 }
 
 impl LocalRedis {
+    /// The Redis the user gave (`--redis-url` / `REDIS_URL`), else a fresh local one, which
+    /// lives as long as the returned `LocalRedis`.
+    pub async fn unless_given(global: &crate::args::Global) -> anyhow::Result<(Option<Self>, String)> {
+        match &global.redis_url {
+            Some(url) => Ok((None, url.clone())),
+            None => {
+                let local = Self::start().await?;
+                let url = local.url.clone();
+                Ok((Some(local), url))
+            }
+        }
+    }
+
     /// Starts `redis-server` from PATH and waits until it answers PING.
     pub async fn start() -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -58,5 +72,26 @@ impl Drop for LocalRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Deletes a throwaway queue's keys, so a demo or bench run against a shared Redis leaves
+/// nothing behind.
+pub(crate) async fn remove_queue(url: &str, keys: &homing_core::Keys) {
+    let Ok(client) = redis::Client::open(url) else { return };
+    let Ok(mut c) = client.get_multiplexed_async_connection().await else { return };
+    let found: redis::RedisResult<Vec<String>> = async {
+        let mut iter = redis::AsyncCommands::scan_match::<_, String>(&mut c, keys.pattern()).await?;
+        let mut found = Vec::new();
+        while let Some(k) = redis::AsyncIter::next_item(&mut iter).await {
+            found.push(k?);
+        }
+        Ok(found)
+    }
+    .await;
+    if let Ok(found) = found {
+        if !found.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(found).query_async(&mut c).await;
+        }
     }
 }

@@ -4,7 +4,7 @@ use crate::args::{Global, SettingsArgs};
 use crate::sim::{Sim, SimArgs};
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use homing_worker::{HandlerError, Job, QueueSettings, Worker, WorkerConfig};
+use homing_worker::{Handler, HandlerError, Job, QueueSettings, Worker, WorkerConfig};
 use std::time::Duration;
 
 /// Worker flags, then the handler to run.
@@ -113,37 +113,23 @@ pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
     }
     let config = cmd.options.config(global, cmd.settings.apply(QueueSettings::default()));
-    let at = format!("queue {:?} at {}", config.queue, config.redis_url);
     match cmd.handler {
-        HandlerCmd::Sim(args) => {
-            let worker =
-                Worker::new(config, Sim::new(args)).await.with_context(|| format!("cannot start a worker on {at}"))?;
-            worker.run(crate::shutdown::signal()).await?;
-        }
+        HandlerCmd::Sim(args) => serve(config, Sim::new(args)).await,
         HandlerCmd::Record(args) => {
             let name = config.name.clone();
-            let handler = move |job: Job| record(args.clone(), name.clone(), job);
-            let worker =
-                Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
-            worker.run(crate::shutdown::signal()).await?;
+            serve(config, move |job: Job| record(args.clone(), name.clone(), job)).await
         }
-        HandlerCmd::Exec(args) => {
-            let worker = Worker::new(config, crate::exec::Exec(args))
-                .await
-                .with_context(|| format!("cannot start a worker on {at}"))?;
-            worker.run(crate::shutdown::signal()).await?;
-        }
-        HandlerCmd::Http(args) => {
-            let handler = crate::http::Http::new(args)?;
-            let worker =
-                Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
-            worker.run(crate::shutdown::signal()).await?;
-        }
-        HandlerCmd::Echo => {
-            let worker = Worker::new(config, echo).await.with_context(|| format!("cannot start a worker on {at}"))?;
-            worker.run(crate::shutdown::signal()).await?;
-        }
+        HandlerCmd::Exec(args) => serve(config, crate::exec::Exec(args)).await,
+        HandlerCmd::Http(args) => serve(config, crate::http::Http::new(args)?).await,
+        HandlerCmd::Echo => serve(config, echo).await,
     }
+}
+
+/// Starts a worker with `handler` and runs it until SIGTERM or ctrl-c.
+async fn serve<H: Handler>(config: WorkerConfig, handler: H) -> anyhow::Result<()> {
+    let at = format!("queue {:?} at {}", config.queue, config.redis_url);
+    let worker = Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
+    worker.run(crate::shutdown::signal()).await?;
     Ok(())
 }
 

@@ -67,10 +67,16 @@ async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String,
     metrics::counter!(JOBS_STARTED, "source" => source.as_str()).increment(1);
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     metrics::histogram!(JOB_WAIT_SECONDS).record(now_ms.saturating_sub(job.enqueued_at_ms) as f64 / 1000.0);
+    // The handler takes the job; finishing needs only its id, session and reply-to, so keep a
+    // copy without the payload (up to max_payload bytes) instead of cloning it.
+    let mut handed = job;
+    let payload = std::mem::take(&mut handed.payload);
+    let kept = handed.clone();
+    handed.payload = payload;
     let started = Instant::now();
-    let outcome = call_handler(&ctx, job.clone()).await.map_err(Failed::Handler);
+    let outcome = call_handler(&ctx, handed).await.map_err(Failed::Handler);
     metrics::histogram!(JOB_RUN_SECONDS).record(started.elapsed().as_secs_f64());
-    finish(&ctx, source, &entry_id, Some(&job), outcome).await;
+    finish(&ctx, source, &entry_id, Some(&kept), outcome).await;
 }
 
 async fn call_handler<H: Handler>(ctx: &Arc<Ctx<H>>, job: Job) -> Result<Vec<u8>, HandlerError> {
