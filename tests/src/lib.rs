@@ -41,6 +41,52 @@ where
     }
 }
 
+/// A dead letter's fields, values read as text (lossily: the payload is bytes).
+pub type DeadLetter = std::collections::HashMap<String, String>;
+
+/// The dead letters of a queue now, oldest first.
+pub async fn dead_letters(url: &str, keys: &homing_core::Keys) -> Vec<DeadLetter> {
+    use redis::AsyncCommands;
+    let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(keys.dead()).await.unwrap();
+    r.ids
+        .iter()
+        .map(|e| {
+            e.map
+                .iter()
+                .map(|(k, v)| {
+                    let bytes: Vec<u8> = redis::from_redis_value_ref(v).unwrap();
+                    (k.clone(), String::from_utf8_lossy(&bytes).into_owned())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Waits until a queue holds at least `n` dead letters, and returns them.
+pub async fn wait_dead_letters(url: &str, keys: &homing_core::Keys, n: usize) -> Vec<DeadLetter> {
+    wait_for(&format!("{n} dead letters"), Duration::from_secs(15), || async {
+        let dead = dead_letters(url, keys).await;
+        (dead.len() >= n).then_some(dead)
+    })
+    .await
+}
+
+/// Creates the `homing` consumer group on each stream, as a worker does at start, for tests
+/// that drive the scripts directly.
+pub async fn create_groups(c: &mut redis::aio::MultiplexedConnection, streams: &[String]) {
+    for stream in streams {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(homing_core::keys::GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(c)
+            .await
+            .unwrap();
+    }
+}
+
 /// A plain multiplexed connection for assertions.
 pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()

@@ -303,6 +303,13 @@ async fn status_and_dead_letters_list_replay_and_purge() {
     assert_eq!(listed.lines().count(), 3, "{listed}");
     assert_eq!(listed.lines().next().unwrap(), format!("{first}  job-1  sess  fatal  bad input"));
 
+    let mut show = homing(&url, &queue);
+    show.args(["dead", "show", &first]);
+    let out = run(show, None).await;
+    let shown = text(&out.stdout);
+    assert!(shown.starts_with(&format!("entry {first}\n")), "{shown}");
+    assert!(shown.contains("  reason = fatal\n") && shown.contains("  p = payload\n"), "{shown}");
+
     let mut replay = homing(&url, &queue);
     replay.args(["dead", "replay", &first]);
     let out = run(replay, None).await;
@@ -457,4 +464,36 @@ async fn bench_runs_a_small_load_and_reports_both_rates() {
         stdout.lines().any(|l| l.starts_with("run  (fetch + no-op + complete):") && l.contains("jobs/s")),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn push_reads_a_file_and_honours_key_and_delay() {
+    let url = redis_url();
+    let queue = fresh_queue("clipush");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let mut init = homing(&url, &queue);
+    init.args(["queue", "init"]);
+    assert!(run(init, None).await.status.success());
+    let file = std::env::temp_dir().join(format!("homing-payload-{}", std::process::id()));
+    std::fs::write(&file, b"from a file").unwrap();
+    let push = |args: &[&str]| {
+        let mut cmd = homing(&url, &queue);
+        cmd.arg("push").args(args);
+        cmd
+    };
+    let path = file.to_str().unwrap();
+    let first = text(&run(push(&["s", "--file", path, "--key", "k1"]), None).await.stdout);
+    let (id, route) = first.trim().split_once(' ').unwrap();
+    assert_eq!(route, "new");
+    let again = text(&run(push(&["s", "--file", path, "--key", "k1"]), None).await.stdout);
+    assert_eq!(again.trim(), format!("{id} duplicate"));
+    let r: redis::streams::StreamRangeReply = conn(&url).await.xrange_all(keys.overflow()).await.unwrap();
+    assert_eq!(r.ids.len(), 1);
+    assert_eq!(r.ids[0].get::<Vec<u8>>("p").unwrap(), b"from a file");
+
+    let later = text(&run(push(&["s", "later", "--delay", "1h"]), None).await.stdout);
+    assert!(later.trim().ends_with(" delayed"), "{later}");
+    let delayed: u64 = conn(&url).await.zcard(keys.delayed()).await.unwrap();
+    assert_eq!(delayed, 1);
+    let _ = std::fs::remove_file(&file);
 }

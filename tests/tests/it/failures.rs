@@ -2,39 +2,10 @@
 
 use crate::{config_with, recording, setup, wait_runs};
 use homing_core::QueueSettings;
-use homing_tests::{conn, wait_for, Recorder, TestWorker};
+use homing_tests::{conn, wait_dead_letters, wait_for, Recorder, TestWorker};
 use homing_worker::{HandlerError, Job};
 use redis::AsyncCommands;
-use std::collections::HashMap;
 use std::time::Duration;
-
-/// A dead letter: its entry id and its fields (binary values such as `p` read lossily).
-type Entry = (String, HashMap<String, String>);
-
-async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<Entry> {
-    wait_for(&format!("{n} dead letters"), Duration::from_secs(15), || async {
-        let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(key).await.unwrap();
-        let entries: Vec<Entry> = r
-            .ids
-            .into_iter()
-            .map(|e| {
-                let fields = e
-                    .map
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            String::from_utf8_lossy(&redis::from_redis_value_ref::<Vec<u8>>(v).unwrap()).into_owned(),
-                        )
-                    })
-                    .collect();
-                (e.id, fields)
-            })
-            .collect();
-        (entries.len() >= n).then_some(entries)
-    })
-    .await
-}
 
 fn fast_backoff(max_attempts: u32) -> QueueSettings {
     QueueSettings {
@@ -65,8 +36,8 @@ async fn retries_back_off_longer_each_time_then_dead_letter_with_the_error() {
         let floor = Duration::from_millis(100 << n);
         assert!(gap >= floor, "retry {} came after {gap:?}, before its backoff floor {floor:?}", n + 1);
     }
-    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
-    let fields = &dead[0].1;
+    let dead = wait_dead_letters(&url, producer.keys(), 1).await;
+    let fields = &dead[0];
     assert_eq!(fields["id"], receipt.id.as_str());
     assert_eq!(fields["reason"], "max_attempts");
     assert_eq!(fields["error"], "upstream down (attempt 3)");
@@ -86,10 +57,10 @@ async fn a_fatal_error_dead_letters_at_once() {
         async { Err::<(), _>(HandlerError::fatal("invalid prompt")) }
     });
     let receipt = producer.push("s", "x").await.unwrap();
-    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
-    assert_eq!(dead[0].1["reason"], "fatal");
-    assert_eq!(dead[0].1["error"], "invalid prompt");
-    assert_eq!(dead[0].1["id"], receipt.id.as_str());
+    let dead = wait_dead_letters(&url, producer.keys(), 1).await;
+    assert_eq!(dead[0]["reason"], "fatal");
+    assert_eq!(dead[0]["error"], "invalid prompt");
+    assert_eq!(dead[0]["id"], receipt.id.as_str());
     assert_eq!(rec.runs_of(receipt.id.as_str()).len(), 1);
     let delayed: u64 = conn(&url).await.zcard(producer.keys().delayed()).await.unwrap();
     assert_eq!(delayed, 0);
@@ -136,10 +107,10 @@ async fn a_malformed_entry_is_dead_lettered_and_the_worker_goes_on() {
     let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(3)), recording("a", &rec));
     let overflow = producer.keys().overflow();
     let _: String = conn(&url).await.xadd(&overflow, "*", &[("id", "bad-1"), ("s", "s")]).await.unwrap();
-    let dead = dead_letters(&url, &producer.keys().dead(), 1).await;
-    assert_eq!(dead[0].1["reason"], "malformed");
-    assert_eq!(dead[0].1["error"], "malformed entry: missing field p");
-    assert_eq!(dead[0].1["id"], "bad-1");
+    let dead = wait_dead_letters(&url, producer.keys(), 1).await;
+    assert_eq!(dead[0]["reason"], "malformed");
+    assert_eq!(dead[0]["error"], "malformed entry: missing field p");
+    assert_eq!(dead[0]["id"], "bad-1");
     let ok = producer.push("s", "fine").await.unwrap();
     wait_for("the next job", Duration::from_secs(5), || {
         let n = rec.runs_of(ok.id.as_str()).len();

@@ -48,8 +48,11 @@ async fn wait_workers(url: &str, keys: &Keys, n: usize) -> Vec<String> {
 }
 
 async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
-    let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(keys.dead()).await.unwrap();
-    r.ids.iter().map(|e| (e.get::<String>("id").unwrap(), e.get::<String>("reason").unwrap())).collect()
+    homing_tests::dead_letters(url, keys)
+        .await
+        .into_iter()
+        .map(|mut d| (d.remove("id").unwrap(), d.remove("reason").unwrap()))
+        .collect()
 }
 
 /// Waits until every id of `pushed` is recorded or dead and nothing is queued; returns the
@@ -427,6 +430,67 @@ async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_
     // a delivered job moves one attempt later.
     assert_eq!((run.worker.as_str(), run.attempt), ("gb", 1));
     assert!(!live_workers(&url, &keys).await.contains(&a_id));
+    // The re-route met the forgotten owner's pin, released it, and gb stamped the session.
+    let b_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("gb-")).unwrap();
+    let pin = wait_for("gb to own s1", Duration::from_secs(10), || async {
+        let pin: Option<String> = conn(&url).await.get(keys.pin("s1")).await.unwrap();
+        pin.filter(|p| *p != a_id)
+    })
+    .await;
+    assert_eq!(pin, b_id);
     a.kill();
     drop(b);
+}
+
+/// At the script level: once `reclaim` has taken a job back, the first worker's late
+/// completion is `stale`: no stamp, no reply; the worker that reran it stamps and replies once.
+#[tokio::test]
+async fn a_reclaimed_jobs_late_completion_neither_stamps_nor_replies() {
+    use homing_core::scripts::{self, Finished, PushArgs};
+    let url = redis_url();
+    let keys = keys_of(&fresh_queue("stale"));
+    let mut c = conn(&url).await;
+    let settings = QueueSettings { visibility_timeout: Duration::from_millis(300), ..Default::default() };
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &settings).await.unwrap();
+    for w in ["wa", "wb"] {
+        scripts::heartbeat(&mut c, &keys, w, Duration::from_secs(60), 1).await.unwrap();
+    }
+    homing_tests::create_groups(&mut c, &[keys.overflow(), keys.inbox("wa"), keys.inbox("wb")]).await;
+    let id = homing_core::JobId::new();
+    let push = PushArgs {
+        id: &id,
+        session: "s",
+        payload: b"x",
+        delay: Duration::ZERO,
+        key: None,
+        key_ttl: Duration::from_secs(60),
+        reply_to: Some("p1"),
+        max_attempts: None,
+    };
+    scripts::push(&mut c, &keys, &push).await.unwrap();
+    let first = scripts::fetch(&mut c, &keys, "wa", 1).await.unwrap().overflow.remove(0);
+    let overflow = [keys.overflow()];
+    wait_for("reclaim to take the job back", Duration::from_secs(10), || async {
+        let moved = scripts::reclaim(&mut conn(&url).await, &keys, &overflow, 10).await.unwrap()[0].moved;
+        (moved == 1).then_some(())
+    })
+    .await;
+
+    let done =
+        |entry_id| Finished { stream: &overflow[0], entry_id, job_id: id.as_str(), session: "s", reply_to: Some("p1") };
+    let late = scripts::complete(&mut c, &keys, &done(&first.id), "wa", b"late").await.unwrap();
+    assert!(late.stale && !late.stamped, "{late:?}");
+    let pin: Option<String> = c.get(keys.pin("s")).await.unwrap();
+    assert_eq!(pin, None, "a stale completion does not stamp");
+    let replies: u64 = c.xlen(keys.reply("p1")).await.unwrap();
+    assert_eq!(replies, 0, "nor reply");
+
+    let rerun = scripts::fetch(&mut c, &keys, "wb", 1).await.unwrap().overflow.remove(0);
+    assert_eq!(homing_core::Job::from_fields(&rerun.fields).unwrap().attempt, 1);
+    let ok = scripts::complete(&mut c, &keys, &done(&rerun.id), "wb", b"fresh").await.unwrap();
+    assert!(!ok.stale && ok.stamped, "{ok:?}");
+    let pin: Option<String> = c.get(keys.pin("s")).await.unwrap();
+    assert_eq!(pin.as_deref(), Some("wb"));
+    let replies: u64 = c.xlen(keys.reply("p1")).await.unwrap();
+    assert_eq!(replies, 1, "exactly one reply");
 }

@@ -1,7 +1,7 @@
 //! LPUSH ingress: envelopes from producers that have only a Redis client.
 
 use crate::{config, recording, setup, wait_runs};
-use homing_tests::{conn, wait_for, Recorder, TestWorker};
+use homing_tests::{conn, wait_dead_letters, wait_for, Recorder, TestWorker};
 use redis::AsyncCommands;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -15,27 +15,6 @@ struct Envelope<'a> {
     id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<&'a str>,
-}
-
-async fn dead_letters(url: &str, key: &str, n: usize) -> Vec<HashMap<String, String>> {
-    wait_for(&format!("{n} dead letters"), Duration::from_secs(10), || async {
-        let r: redis::streams::StreamRangeReply = conn(url).await.xrange_all(key).await.unwrap();
-        let all: Vec<HashMap<String, String>> = r
-            .ids
-            .iter()
-            .map(|e| {
-                e.map
-                    .iter()
-                    .map(|(k, v)| {
-                        let bytes: Vec<u8> = redis::from_redis_value_ref(v).unwrap();
-                        (k.clone(), String::from_utf8_lossy(&bytes).into_owned())
-                    })
-                    .collect()
-            })
-            .collect();
-        (all.len() >= n).then_some(all)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -57,7 +36,7 @@ async fn msgpack_and_json_envelopes_are_routed_and_bad_ones_dead_lettered() {
     let runs = wait_runs(&rec, 2).await;
     let by_id: HashMap<&str, &str> = runs.iter().map(|r| (r.job.as_str(), r.session.as_str())).collect();
     assert_eq!(by_id, HashMap::from([("mp-1", "s1"), ("js-1", "s2")]));
-    let dead = dead_letters(&url, &keys.dead(), 2).await;
+    let dead = wait_dead_letters(&url, &keys, 2).await;
     let errors: Vec<(&str, &str)> = dead.iter().map(|d| (d["reason"].as_str(), d["error"].as_str())).collect();
     assert_eq!(
         errors,

@@ -110,17 +110,7 @@ async fn simultaneous_first_completions_leave_exactly_one_owner() {
     for w in ["wa", "wb"] {
         scripts::heartbeat(&mut c, &k2, w, Duration::from_secs(60), 1).await.unwrap();
     }
-    for stream in [k2.overflow(), k2.inbox("wa"), k2.inbox("wb")] {
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg("homing")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-    }
+    homing_tests::create_groups(&mut c, &[k2.overflow(), k2.inbox("wa"), k2.inbox("wb")]).await;
     let p2 = homing_client::Producer::connect(&url, q2.as_str()).await.unwrap();
     p2.push("s", "x").await.unwrap();
     p2.push("s", "y").await.unwrap();
