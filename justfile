@@ -12,9 +12,14 @@ demo:
 test:
     cargo test --workspace --locked
 
-# What CI runs: install redis-server if missing, then the tests.
+# The second lane: every check that needs a tool beyond Rust and redis-server (promtool,
+# Python, Node, helm, podman); it installs them under target/integrations.
+check-integrations:
+    bash .ci/integrations/run
+
+# What CI runs: the test command, then the integrations lane.
 ci:
-    .ci/run
+    bash .ci/run
 
 # Lints as CI would want them.
 lint:

@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-fn homing(url: &str, queue: &str) -> Command {
+pub(crate) fn homing(url: &str, queue: &str) -> Command {
     let mut c = Command::new(homing_bin());
     c.env("REDIS_URL", url).env("HOMING_QUEUE", queue).env_remove("RUST_LOG").kill_on_drop(true);
     c
 }
 
-async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+pub(crate) async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -26,7 +26,7 @@ async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
     tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("homing exits").unwrap()
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -167,98 +167,6 @@ async fn the_demo_sends_later_turns_home_and_compares_on_with_off() {
     assert!(rows[0].split_whitespace().nth(1) == Some("75%"), "3 of 4 turns warm with affinity on: {}", rows[0]);
 }
 
-/// Reads `http://<addr>/metrics` with a bare HTTP/1.0 request (no client library needed).
-async fn scrape(addr: &str) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.unwrap();
-    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
-
-#[tokio::test]
-async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_json() {
-    let url = redis_url();
-    let queue = fresh_queue("climetrics");
-    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let log = std::env::temp_dir().join(format!("homing-metrics-{}.log", std::process::id()));
-    let mut worker = homing(&url, &queue);
-    worker
-        .args(["--log-format", "json", "worker", "--metrics-addr", &addr, "--maintenance-interval", "20ms", "echo"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = worker.spawn().unwrap();
-    let workers = keys.workers();
-    wait_for("the worker to register", Duration::from_secs(30), || async {
-        let n: u64 = conn(&url).await.zcard(&workers).await.unwrap();
-        (n == 1).then_some(())
-    })
-    .await;
-    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
-    for turn in ["one", "two", "three"] {
-        producer.request_raw_with("s", turn.as_bytes(), Default::default(), Duration::from_secs(10)).await.unwrap();
-    }
-    let fatal = producer.request_raw_with("s", b"fatal:no", Default::default(), Duration::from_secs(10)).await;
-    assert!(fatal.is_err());
-    let scraped = wait_for("the metrics to show the jobs", Duration::from_secs(10), || {
-        let addr = addr.clone();
-        async move {
-            let body = scrape(&addr).await;
-            body.contains("homing_dead_jobs 1").then_some(body)
-        }
-    })
-    .await;
-    for line in [
-        "homing_jobs_finished_total{outcome=\"ok\"} 3",
-        "homing_jobs_finished_total{outcome=\"dead\"} 1",
-        "homing_jobs_warm_total 2",
-        "homing_pins_stamped_total 1",
-        "homing_job_run_seconds_bucket{le=\"0.001\"}",
-        "homing_job_run_seconds_count 4",
-        "homing_workers 1",
-        "homing_overflow_backlog 0",
-    ] {
-        assert!(scraped.lines().any(|l| l.starts_with(line)), "no line starting {line:?} in:\n{scraped}");
-    }
-    let mut check = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be on PATH to check the exporter: apt-get install prometheus");
-    std::io::Write::write_all(check.stdin.as_mut().unwrap(), scraped.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool: {}{}", text(&out.stdout), text(&out.stderr));
-
-    let mut status = homing(&url, &queue);
-    status.args(["status", "--json"]);
-    let out = run(status, None).await;
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let w = &s["workers"][0];
-    assert_eq!((w["capacity"].as_u64(), w["backlog"].as_u64(), s["dead"].as_u64()), (Some(8), Some(0), Some(1)), "{s}");
-    assert!(w["heartbeat_age_ms"].as_i64().is_some_and(|a| a >= 0), "{s}");
-
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.unwrap().unwrap();
-    assert!(status.success());
-    let beats: u64 = conn(&url).await.hlen(keys.beats()).await.unwrap();
-    assert_eq!(beats, 0, "a leaving worker removes its heartbeat record");
-    let logs = std::fs::read_to_string(&log).unwrap();
-    assert!(logs.lines().count() >= 2, "{logs}");
-    for line in logs.lines() {
-        assert!(
-            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"),
-            "not a JSON log line: {line}"
-        );
-    }
-    assert!(logs.contains("worker registered") && logs.contains("worker left"), "{logs}");
-}
-
 #[tokio::test]
 async fn status_and_dead_letters_list_replay_and_purge() {
     let url = redis_url();
@@ -342,7 +250,7 @@ async fn status_and_dead_letters_list_replay_and_purge() {
 
 /// Starts `homing worker` with fast retries (2 attempts, 10 ms backoff) and `handler` args,
 /// waits until it registers, and returns it with a producer on its queue.
-async fn handler_worker(url: &str, queue: &str, handler: &[&str]) -> (tokio::process::Child, homing_client::Producer) {
+pub(crate) async fn handler_worker(url: &str, queue: &str, handler: &[&str]) -> (tokio::process::Child, homing_client::Producer) {
     let keys = Keys::with_default_prefix(&QueueName::new(queue).unwrap());
     let mut worker = homing(url, queue);
     worker
@@ -362,14 +270,14 @@ async fn handler_worker(url: &str, queue: &str, handler: &[&str]) -> (tokio::pro
 }
 
 /// The dead letter's `<reason>: <error>` of a request that failed.
-async fn failure(producer: &homing_client::Producer, payload: &[u8]) -> String {
+pub(crate) async fn failure(producer: &homing_client::Producer, payload: &[u8]) -> String {
     match producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await {
         Err(homing_client::Error::JobFailed { error, .. }) => error,
         other => panic!("expected a dead letter, got {other:?}"),
     }
 }
 
-async fn answer(producer: &homing_client::Producer, payload: &[u8]) -> Vec<u8> {
+pub(crate) async fn answer(producer: &homing_client::Producer, payload: &[u8]) -> Vec<u8> {
     producer.request_raw_with("s1", payload, Default::default(), Duration::from_secs(15)).await.unwrap()
 }
 
@@ -382,51 +290,6 @@ async fn the_exec_handler_pipes_the_payload_and_maps_exit_codes() {
     assert_eq!(answer(&producer, b"hello").await, b"s1|0|hello");
     assert_eq!(failure(&producer, b"fatal").await, "fatal: \"sh\" exited with 65: no good");
     assert_eq!(failure(&producer, b"flaky").await, "max_attempts: \"sh\" exited with 3: try again");
-}
-
-/// A tiny app in another language (Python's http.server) beside the worker.
-const APP: &str = r#"
-import http.server, sys
-class App(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        if body == b'bad':
-            code, out = 422, b'unprocessable'
-        elif body == b'flaky':
-            code, out = 503, b'later'
-        else:
-            code, out = 200, (self.headers['X-Homing-Session'] + '|' + body.decode()).upper().encode()
-        self.send_response(code)
-        self.send_header('Content-Length', str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), App).serve_forever()
-"#;
-
-#[tokio::test]
-async fn the_http_handler_posts_to_an_app_in_another_language() {
-    let url = redis_url();
-    let queue = fresh_queue("clihttp");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _app = Command::new("python3").arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
-    wait_for("the app to listen", Duration::from_secs(10), || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
-    })
-    .await;
-
-    let mut bad_url = homing(&url, &queue);
-    bad_url.args(["worker", "http", "--url", "https://example.com/jobs"]);
-    let out = run(bad_url, None).await;
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).starts_with("error: --url must be a plain http:// URL"), "{}", text(&out.stderr));
-
-    let app = format!("http://127.0.0.1:{port}/jobs");
-    let (_child, producer) = handler_worker(&url, &queue, &["http", "--url", &app]).await;
-    assert_eq!(answer(&producer, b"hello").await, b"S1|HELLO");
-    assert_eq!(failure(&producer, b"bad").await, "fatal: HTTP 422: unprocessable");
-    assert_eq!(failure(&producer, b"flaky").await, "max_attempts: HTTP 503: later");
 }
 
 #[tokio::test]

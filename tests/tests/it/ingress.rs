@@ -1,7 +1,7 @@
 //! LPUSH ingress: envelopes from producers that have only a Redis client.
 
 use crate::{config, recording, setup, wait_runs};
-use homing_tests::{conn, wait_dead_letters, wait_for, Recorder, TestWorker};
+use homing_tests::{conn, wait_dead_letters, Recorder, TestWorker};
 use redis::AsyncCommands;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -50,52 +50,6 @@ async fn msgpack_and_json_envelopes_are_routed_and_bad_ones_dead_lettered() {
     assert_eq!(left, 0);
     assert_eq!(rec.runs().len(), 2, "the duplicate key enqueued nothing");
     w.stop();
-}
-
-#[tokio::test]
-async fn a_python_producer_lpushes_and_a_rust_worker_completes() {
-    let (url, queue, producer) = setup("pyingress").await;
-    let keys = producer.keys().clone();
-    let rec = Recorder::default();
-    let w = TestWorker::start(config(&url, &queue, "a"), recording("a", &rec));
-    ensure_python_redis();
-    let script = format!(
-        "import json, redis\nr = redis.Redis.from_url({url:?})\nr.lpush({key:?}, json.dumps({{'session': 'py-session', 'payload': 'hello from python', 'id': 'py-1'}}))\n",
-        key = keys.ingress()
-    );
-    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let runs = wait_runs(&rec, 1).await;
-    assert_eq!((runs[0].job.as_str(), runs[0].session.as_str()), ("py-1", "py-session"));
-    wait_for("the job to complete", Duration::from_secs(10), || async {
-        homing_tests::invariants::is_drained(&url, &keys).await.then_some(())
-    })
-    .await;
-    w.stop();
-}
-
-/// Installs Python's `redis` client from PyPI when it is missing.
-fn ensure_python_redis() {
-    let has = std::process::Command::new("python3")
-        .args(["-c", "import redis"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        let ok = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--root-user-action=ignore",
-                "redis",
-            ])
-            .status()
-            .expect("python3 runs");
-        assert!(ok.success(), "pip install redis failed");
-    }
 }
 
 #[tokio::test]
