@@ -1,8 +1,11 @@
 --[[
   hand_back: graceful shutdown. `drain` stops routing to the worker and moves its unstarted inbox
-  entries to the overflow; `leave` (after in-flight jobs finished) moves whatever is left,
-  deletes the inbox and the consumer, and deregisters the worker.
-  Includes: settings
+  entries to the overflow; `leave` (after in-flight jobs finished, or shutdown_grace ended)
+  moves whatever is left: entries delivered to this worker (jobs it cut short) go back through
+  the route one attempt later (dead-lettered with reason `shutdown` past max_attempts), entries
+  never delivered go to the overflow as they are; then it deletes the inbox and the consumer
+  and deregisters the worker.
+  Includes: settings, route, entry, requeue
   KEYS[1] meta          hash     Q:meta
   KEYS[2] workers       zset     Q:workers
   KEYS[3] capacity      hash     Q:capacity
@@ -15,7 +18,7 @@
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local worker, phase = ARGV[1], ARGV[2]
-homing_settings(KEYS[1])
+local cfg = homing_settings(KEYS[1])
 if phase ~= 'drain' and phase ~= 'leave' then
   return redis.error_reply('HOMING_BAD_ARG phase must be drain or leave, got ' .. tostring(phase))
 end
@@ -27,38 +30,48 @@ if phase == 'drain' then
   if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
   -- Undelivered entries are those after the group's cursor; reading them as this consumer and
   -- acking them in the same script moves them without a window where they are in two places.
-  local read = redis.call('XREADGROUP', 'GROUP', 'homing', worker, 'STREAMS', KEYS[4], '>')
+  local read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'STREAMS', KEYS[4], '>')
   if read then
     for _, e in ipairs(read[1][2]) do
       redis.call('XADD', KEYS[5], '*', unpack(e[2]))
-      redis.call('XACK', KEYS[4], 'homing', e[1])
-      redis.call('XDEL', KEYS[4], e[1])
+      homing_ack(KEYS[4], e[1])
       moved = moved + 1
     end
   end
   return moved
 end
 
-for _, e in ipairs(redis.call('XRANGE', KEYS[4], '-', '+')) do
-  redis.call('XADD', KEYS[5], '*', unpack(e[2]))
-  moved = moved + 1
+local Q = homing_base(KEYS[1])
+local now = homing_now()
+local err = 'worker ' .. worker .. ' shut down before the job finished (shutdown_grace ran out)'
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  -- Entries delivered to this worker were started and cut short: one attempt later, like a reap.
+  local delivered = {}
+  for _, p in ipairs(redis.call('XPENDING', KEYS[4], GROUP, '-', '+', 10000)) do delivered[p[1]] = true end
+  for _, e in ipairs(redis.call('XRANGE', KEYS[4], '-', '+')) do
+    if delivered[e[1]] then
+      homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'shutdown', err, worker, true)
+    else
+      redis.call('XADD', KEYS[5], '*', unpack(e[2]))
+    end
+    moved = moved + 1
+  end
+  redis.call('DEL', KEYS[4])
 end
-redis.call('DEL', KEYS[4])
 if redis.call('EXISTS', KEYS[5]) == 1 then
-  -- Overflow entries still pending to this worker (jobs it could not finish in time) go back
-  -- as new entries: deleting the consumer alone would leave them delivered to no one.
-  for _, p in ipairs(redis.call('XPENDING', KEYS[5], 'homing', '-', '+', 10000, worker)) do
-    local r = redis.call('XRANGE', KEYS[5], p[1], p[1])
-    if #r == 1 then
-      redis.call('XADD', KEYS[5], '*', unpack(r[1][2]))
+  -- Overflow entries still pending to this worker (jobs it cut short) go back one attempt
+  -- later: deleting the consumer alone would leave them delivered to no one.
+  for _, p in ipairs(redis.call('XPENDING', KEYS[5], GROUP, '-', '+', 10000, worker)) do
+    local flat, job = homing_read_entry(KEYS[5], p[1])
+    homing_ack(KEYS[5], p[1])
+    if flat then
+      homing_requeue(Q, cfg, now, flat, job, 'shutdown', err, worker, true)
       moved = moved + 1
     end
-    redis.call('XACK', KEYS[5], 'homing', p[1])
-    redis.call('XDEL', KEYS[5], p[1])
   end
-  redis.call('XGROUP', 'DELCONSUMER', KEYS[5], 'homing', worker)
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[5], GROUP, worker)
 end
 redis.call('ZREM', KEYS[2], worker)
 redis.call('HDEL', KEYS[3], worker)
-redis.call('HDEL', homing_base(KEYS[1]) .. ':beats', worker)
+redis.call('HDEL', Q .. ':beats', worker)
 return moved

@@ -13,13 +13,15 @@
   ARGV[1] limit                  entries moved per call at most (1-10000)
   ARGV[2] worker                 '' to take the first dead worker, or the id of one to forget
   ARGV[3] force                  1 to forget a worker even if its deadline has not passed
+  ARGV[4] reaper                 the calling worker's id, never reaped by its own call ('' for
+                                 a command)
   Returns: {worker, moved, done 0|1}: worker is '' when no worker is dead
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_UNKNOWN_WORKER  the given worker is not in Q:workers
            HOMING_ALIVE      the given worker heartbeated within liveness_ttl and force is 0
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local target, force = ARGV[2], ARGV[3] == '1'
+local target, force, reaper = ARGV[2], ARGV[3] == '1', ARGV[4]
 local cfg = homing_settings(KEYS[1])
 local limit = homing_limit(ARGV[1])
 
@@ -27,7 +29,11 @@ local Q = homing_base(KEYS[1])
 local now = homing_now()
 local dead, err
 if target == '' then
-  dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 1)[1]
+  -- A worker never reaps itself: one that runs maintenance is alive, even if its own heartbeat
+  -- has not yet gone through after an outage.
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 2)) do
+    if w ~= reaper and not dead then dead = w end
+  end
   if not dead then return {'', 0, 1} end
   err = 'worker ' .. dead .. ' died (no heartbeat within liveness_ttl) with the job in flight'
 else

@@ -10,7 +10,7 @@ pub mod server;
 pub mod workers;
 
 pub use bin::homing_bin;
-pub use processes::{read_record, record_file, WorkerProcess};
+pub use processes::{read_record, read_starts, record_file, WorkerProcess};
 pub use recorder::{Recorder, Run};
 pub use server::{redis_url, RedisServer};
 pub use workers::TestWorker;

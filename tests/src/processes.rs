@@ -58,6 +58,19 @@ impl WorkerProcess {
         self.child.wait().map(|s| s.success()).unwrap_or(false)
     }
 
+    /// Waits up to `limit` for the process to exit; its exit code (`None` if a signal ended it).
+    /// Panics if it is still running then.
+    pub fn wait_code(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "worker {} still running after {limit:?}", self.name);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The log written so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -92,6 +105,17 @@ pub struct Finished {
 
 /// Every job finished so far, by job id (a job run twice has two entries).
 pub fn read_record(path: &Path) -> HashMap<String, Vec<Finished>> {
+    read_lines(path)
+}
+
+/// Every job started so far, by job id (`<record>.starts`; a job started twice has two entries).
+pub fn read_starts(record: &Path) -> HashMap<String, Vec<Finished>> {
+    let mut starts = record.as_os_str().to_owned();
+    starts.push(".starts");
+    read_lines(Path::new(&starts))
+}
+
+fn read_lines(path: &Path) -> HashMap<String, Vec<Finished>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut out: HashMap<String, Vec<Finished>> = HashMap::new();
     for line in text.lines() {

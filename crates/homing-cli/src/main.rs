@@ -6,6 +6,7 @@ mod bench;
 mod connect;
 mod dead;
 mod demo;
+mod endpoints;
 mod exec;
 mod forget;
 mod http;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<worker::CutShort>() => ExitCode::from(worker::CUT_SHORT_EXIT),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

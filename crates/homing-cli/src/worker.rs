@@ -42,10 +42,12 @@ pub struct WorkerArgs {
     /// How often maintenance (promoting due delayed jobs) runs.
     #[arg(long, env = "HOMING_MAINTENANCE_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub maintenance_interval: Duration,
-    /// Serve Prometheus metrics at http://<addr>/metrics (e.g. 0.0.0.0:9464). [default: off]
+    /// Serve Prometheus metrics at http://<addr>/metrics, and the probes /healthz and /readyz
+    /// (e.g. 0.0.0.0:9464). [default: off]
     #[arg(long, env = "HOMING_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
-    /// How long shutdown waits for in-flight jobs before handing them back.
+    /// How long a draining worker lets in-flight jobs finish before handing them back (exit
+    /// 75 then). Keep it below the pod's terminationGracePeriodSeconds.
     #[arg(long, env = "HOMING_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 }
@@ -64,8 +66,9 @@ pub enum HandlerCmd {
     /// POSTs each job to an app beside the worker (sidecar mode): 2xx completes, 4xx is fatal,
     /// 5xx and timeouts retry.
     Http(crate::http::HttpArgs),
-    /// Appends `<job id> <session> <attempt> <worker name>` to a file for every job it finishes
-    /// (for fault tests); a payload `sleep:<ms>` runs that long, others run `--sleep`.
+    /// Appends `<job id> <session> <attempt> <worker name>` to a file for every job it finishes,
+    /// and to `<file>.starts` for every job it starts (for fault tests); a payload `sleep:<ms>`
+    /// runs that long, others run `--sleep`.
     Record(RecordArgs),
 }
 
@@ -102,34 +105,52 @@ impl WorkerArgs {
 }
 
 pub async fn run(global: &Global, cmd: WorkerCmd) -> anyhow::Result<()> {
+    let (health_tx, health) = tokio::sync::watch::channel(None);
     if let Some(addr) = cmd.options.metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .set_buckets(homing_core::metrics::SECONDS_BUCKETS)
-            .context("invalid histogram buckets")?
-            .install()
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        homing_worker::describe_metrics();
-        tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+        crate::endpoints::serve(addr, health).await?;
     }
     let config = cmd.options.config(global, cmd.settings.apply(QueueSettings::default()));
     match cmd.handler {
-        HandlerCmd::Sim(args) => serve(config, Sim::new(args)).await,
+        HandlerCmd::Sim(args) => serve(config, Sim::new(args), health_tx).await,
         HandlerCmd::Record(args) => {
             let name = config.name.clone();
-            serve(config, move |job: Job| record(args.clone(), name.clone(), job)).await
+            serve(config, move |job: Job| record(args.clone(), name.clone(), job), health_tx).await
         }
-        HandlerCmd::Exec(args) => serve(config, crate::exec::Exec(args)).await,
-        HandlerCmd::Http(args) => serve(config, crate::http::Http::new(args)?).await,
-        HandlerCmd::Echo => serve(config, echo).await,
+        HandlerCmd::Exec(args) => serve(config, crate::exec::Exec(args), health_tx).await,
+        HandlerCmd::Http(args) => serve(config, crate::http::Http::new(args)?, health_tx).await,
+        HandlerCmd::Echo => serve(config, echo, health_tx).await,
     }
 }
 
+/// The exit code of a worker whose shutdown_grace ran out before its jobs finished, so they
+/// were handed back: EX_TEMPFAIL, "try again later" (they run again elsewhere).
+pub const CUT_SHORT_EXIT: u8 = 75;
+
+/// The worker left with jobs cut short; `main` exits with [`CUT_SHORT_EXIT`].
+#[derive(Debug)]
+pub struct CutShort(homing_worker::ShutdownReport);
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shutdown_grace ran out: {} jobs were cut short and handed back", self.0.cut_short)
+    }
+}
+
+impl std::error::Error for CutShort {}
+
 /// Starts a worker with `handler` and runs it until SIGTERM or ctrl-c.
-async fn serve<H: Handler>(config: WorkerConfig, handler: H) -> anyhow::Result<()> {
+async fn serve<H: Handler>(
+    config: WorkerConfig,
+    handler: H,
+    health: tokio::sync::watch::Sender<Option<homing_worker::Health>>,
+) -> anyhow::Result<()> {
     let at = format!("queue {:?} at {}", config.queue, config.redis_url);
     let worker = Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
-    worker.run(crate::shutdown::signal()).await?;
+    let _ = health.send(Some(worker.health()));
+    let report = worker.run(crate::shutdown::signal()).await?;
+    if !report.drained() {
+        return Err(CutShort(report).into());
+    }
     Ok(())
 }
 
@@ -150,10 +171,15 @@ async fn record(args: RecordArgs, name: String, job: Job) -> Result<(), HandlerE
         .and_then(|p| p.strip_prefix("sleep:"))
         .and_then(|ms| ms.parse().ok())
         .map_or(args.sleep, Duration::from_millis);
-    tokio::time::sleep(sleep).await;
     let line = format!("{} {} {} {}\n", job.id, job.session, job.attempt, name);
-    // One short append per job: O_APPEND keeps lines from concurrent jobs whole.
-    let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(&args.file).map_err(HandlerError::retry)?;
-    file.write_all(line.as_bytes()).map_err(HandlerError::retry)
+    // One short append per line: O_APPEND keeps lines from concurrent jobs whole.
+    let append = |path: &std::path::Path| {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(HandlerError::retry)?;
+        file.write_all(line.as_bytes()).map_err(HandlerError::retry)
+    };
+    let mut starts = args.file.clone().into_os_string();
+    starts.push(".starts");
+    append(std::path::Path::new(&starts))?;
+    tokio::time::sleep(sleep).await;
+    append(&args.file)
 }

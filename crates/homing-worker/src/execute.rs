@@ -1,9 +1,10 @@
 //! Running one job: decode it, call the handler under `job_timeout` in its own task (a panic
 //! is a retryable failure, never the worker's death), then complete or fail it in Redis.
 
+use crate::context::{Ctx, Source};
 use crate::handler::{Handler, HandlerError};
 use crate::metrics::{JOBS_FINISHED, JOBS_STARTED, JOBS_WARM, JOB_RUN_SECONDS, JOB_WAIT_SECONDS, PINS_STAMPED};
-use crate::worker::{with_retries, Ctx, Source};
+use crate::worker::{with_retries, Patience};
 use homing_core::scripts::{self, Failure};
 use homing_core::stream::StreamEntry;
 use homing_core::Job;
@@ -113,7 +114,7 @@ async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, job: Option<&Jo
                 reply_to: job.reply_to.as_deref(),
             };
             let (finished, output) = (&finished, output.as_slice());
-            let done = with_retries(ctx, "complete", |mut c| async move {
+            let done = with_retries(ctx, "complete", Patience::UntilDone, |mut c| async move {
                 Ok(scripts::complete(&mut c, keys, finished, worker, output).await?)
             })
             .await;
@@ -142,7 +143,7 @@ async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, job: Option<&Jo
         Failed::Malformed(m) => (Some("malformed"), m),
     };
     let error = error.as_str();
-    let failed = with_retries(ctx, "fail", |mut c| async move {
+    let failed = with_retries(ctx, "fail", Patience::UntilDone, |mut c| async move {
         Ok(scripts::fail(&mut c, keys, stream, entry_id, worker, fastrand::f64(), dead_reason, error).await?)
     })
     .await;

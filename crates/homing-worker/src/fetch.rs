@@ -2,10 +2,10 @@
 //! script call; when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
 //! connection. Each entry runs as its own task under a concurrency permit.
 
+use crate::context::{Ctx, Source};
 use crate::error::Error;
 use crate::execute;
 use crate::handler::Handler;
-use crate::worker::{Ctx, Source};
 use deadpool_redis::Connection;
 use homing_core::scripts;
 use homing_core::stream::{parse_read_reply, StreamEntry};

@@ -2,9 +2,9 @@
 //! so nothing else may delay them. A worker that finds itself unregistered (reaped while it
 //! could not reach Redis) registers again and recreates its inbox.
 
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::periodic::Periodic;
-use crate::worker::Ctx;
 use homing_core::scripts::{self, Heartbeat};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -14,7 +14,9 @@ use tracing::warn;
 pub(crate) async fn beat<H>(ctx: &Ctx<H>) -> Result<Heartbeat, Error> {
     let mut conn = ctx.conns.dedicated().await?;
     let ttl = ctx.config.liveness_ttl;
-    Ok(scripts::heartbeat(&mut conn, &ctx.keys, ctx.id.as_str(), ttl, ctx.capacity()).await?)
+    let hb = scripts::heartbeat(&mut conn, &ctx.keys, ctx.id.as_str(), ttl, ctx.capacity()).await?;
+    ctx.health.beat_attempted(true);
+    Ok(hb)
 }
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
@@ -25,6 +27,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             Ok(scripts::heartbeat(c, &ctx.keys, ctx.id.as_str(), ctx.config.liveness_ttl, ctx.capacity()).await?)
         }
         .await;
+        ctx.health.beat_attempted(result.is_ok());
         if let Some(hb) = task.outcome(&ctx, result) {
             if !hb.known {
                 warn!(worker = %ctx.id, "worker was deregistered while away; registered again");

@@ -2,10 +2,10 @@
 //! are routed by the worker holding the maintenance lease, on a tick of its own so they start
 //! within milliseconds (the maintenance tick is 100 ms).
 
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::metrics::INGRESS_ENVELOPES;
 use crate::periodic::Periodic;
-use crate::worker::Ctx;
 use homing_core::scripts;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -2,10 +2,12 @@
 
 mod config;
 mod connections;
+mod context;
 mod error;
 mod execute;
 mod fetch;
 mod handler;
+mod health;
 mod heartbeat;
 mod ingress;
 mod maintenance;
@@ -16,9 +18,10 @@ mod worker;
 pub use config::WorkerConfig;
 pub use error::Error;
 pub use handler::{Handler, HandlerError, IntoOutput};
+pub use health::Health;
 pub use homing_core::metrics;
 pub use homing_core::{AffinityMode, Job, JobId, QueueSettings, WorkerId};
-pub use worker::Worker;
+pub use worker::{ShutdownReport, Worker};
 
 /// Registers the help text of every metric with the installed `metrics` recorder, so an
 /// exporter can print `# HELP` lines. Call once after installing the recorder.

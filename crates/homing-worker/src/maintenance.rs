@@ -6,16 +6,22 @@
 //! - steal: undelivered inbox entries older than `max_wait` to the overflow;
 //! - ingress runs on its own faster tick (`ingress.rs`) while this worker holds the lease.
 //!
+//! Reap and reclaim judge other workers by what they wrote to Redis, and after an outage every
+//! heartbeat and lease renewal is stale at once. So reap waits until this worker has reached
+//! Redis without a failure for `liveness_ttl` (since its start, or since an outage ended), and
+//! reclaim for `liveness_ttl` after an outage: the live workers heartbeat, and retry their lease
+//! renewals, every `heartbeat_interval`, at most half of that. A worker never reaps itself.
+//!
 //! Each pass is one atomic script per call, so a lease lost mid-pass (a holder that paused
 //! past the lease) cannot move a job twice: the next holder's scripts see the moved state.
 
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::metrics::{
     DEAD, DELAYED, INBOX_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, PINS_RELEASED, WORKERS_ALIVE,
     WORKERS_REAPED,
 };
 use crate::periodic::Periodic;
-use crate::worker::Ctx;
 use deadpool_redis::Connection;
 use homing_core::scripts;
 use std::sync::Arc;
@@ -38,7 +44,16 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut task = Periodic::new("maintenance", ctx.config.maintenance_interval);
     let ttl = lease_ttl(ctx.config.maintenance_interval);
     let mut holding = false;
+    let mut judging = false;
     while task.next(&mut stop).await {
+        // Judge others only once every live worker has had liveness_ttl to re-assert itself.
+        let liveness = ctx.config.liveness_ttl;
+        let judge =
+            Judge { reap: task.healthy_for() >= liveness, reclaim: task.recovered_for().is_none_or(|t| t >= liveness) };
+        if judge.reap != judging && holding {
+            info!(worker = %ctx.id, settled = judge.reap, "reap and reclaim {}", if judge.reap { "resumed" } else { "held back until workers re-assert themselves" });
+        }
+        judging = judge.reap;
         let result = async {
             let c = task.conn(&ctx).await?;
             let held = scripts::lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str(), ttl).await?;
@@ -48,7 +63,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
                 holding = held;
             }
             if held {
-                passes(&ctx, c).await?;
+                passes(&ctx, c, judge).await?;
             }
             Ok::<_, Error>(())
         }
@@ -60,7 +75,15 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
+/// Which passes that judge other workers may run now (see the module docs).
+#[derive(Clone, Copy)]
+struct Judge {
+    reap: bool,
+    reclaim: bool,
+}
+
+/// One round of every pass; reap and reclaim only as `judge` allows.
+async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection, judge: Judge) -> Result<(), Error> {
     let keys = &ctx.keys;
     for _ in 0..CALLS {
         let moved = scripts::promote(&mut *c, keys, LIMIT).await?;
@@ -69,8 +92,8 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
             break;
         }
     }
-    for _ in 0..CALLS {
-        let reaped = scripts::reap(&mut *c, keys, LIMIT).await?;
+    for _ in 0..if judge.reap { CALLS } else { 0 } {
+        let reaped = scripts::reap(&mut *c, keys, ctx.id.as_str(), LIMIT).await?;
         let Some(worker) = reaped.worker else { break };
         metrics::counter!(JOBS_RECLAIMED, "reason" => "dead").increment(reaped.moved);
         if reaped.done {
@@ -82,7 +105,7 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection) -> Result<(), Error> {
     // Every live inbox and the overflow in one round trip; a stream that filled its limit is
     // asked again, up to CALLS times.
     let mut streams: Vec<String> = workers.iter().map(|w| keys.inbox(w)).chain([keys.overflow()]).collect();
-    for _ in 0..CALLS {
+    for _ in 0..if judge.reclaim { CALLS } else { 0 } {
         let reclaimed = scripts::reclaim(&mut *c, keys, &streams, LIMIT).await?;
         for (stream, r) in streams.iter().zip(&reclaimed) {
             metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(r.released);

@@ -2,21 +2,30 @@
 //! entries it is running (`XCLAIM ... JUSTID` to itself), so `reclaim` takes jobs only from a
 //! worker that really stopped, never from a healthy one running a long job.
 
+use crate::context::{Ctx, Source};
 use crate::error::Error;
 use crate::periodic::Periodic;
-use crate::worker::{Ctx, Source};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// Ids per `XCLAIM`, keeping each command short.
 const CHUNK: usize = 1000;
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
-    let mut task = Periodic::new("renew", ctx.settings.visibility_timeout / 3);
+    let every = ctx.settings.visibility_timeout / 3;
+    let mut task = Periodic::new("renew", ctx.config.heartbeat_interval.min(every));
+    let mut renewed = Instant::now();
+    let mut failed = false;
     while task.next(&mut stop).await {
+        if !failed && renewed.elapsed() < every {
+            continue;
+        }
         let held: Vec<(String, Source)> =
             ctx.in_flight.lock().expect("not poisoned").iter().map(|(id, s)| (id.clone(), *s)).collect();
         if held.is_empty() {
+            renewed = Instant::now();
+            failed = false;
             continue;
         }
         let result = async {
@@ -40,6 +49,9 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             Ok::<_, Error>(())
         }
         .await;
-        task.outcome(&ctx, result);
+        failed = task.outcome(&ctx, result).is_none();
+        if !failed {
+            renewed = Instant::now();
+        }
     }
 }

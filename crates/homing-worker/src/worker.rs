@@ -3,93 +3,20 @@
 
 use crate::config::WorkerConfig;
 use crate::connections::Connections;
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::handler::Handler;
+use crate::health::Health;
 use crate::{fetch, heartbeat, ingress, maintenance, renew};
 use homing_core::scripts::{self, HandBackPhase, InitMode};
 use homing_core::{Keys, QueueName, QueueSettings, WorkerId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
-
-/// Where a job was read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// The worker's own inbox: the job was routed to it as its session's owner.
-    Inbox,
-    /// The shared overflow.
-    Overflow,
-}
-
-impl Source {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Source::Inbox => "inbox",
-            Source::Overflow => "overflow",
-        }
-    }
-}
-
-/// What every task of one worker shares.
-pub(crate) struct Ctx<H> {
-    pub(crate) id: WorkerId,
-    pub(crate) keys: Keys,
-    pub(crate) inbox: String,
-    pub(crate) overflow: String,
-    pub(crate) config: WorkerConfig,
-    pub(crate) conns: Connections,
-    pub(crate) handler: H,
-    /// Set once shutdown began: heartbeats then report capacity 0, so nothing new is routed here.
-    pub(crate) draining: AtomicBool,
-    /// The queue settings read at start (`visibility_timeout` sets the lease renewal period).
-    pub(crate) settings: QueueSettings,
-    /// True while this worker holds the maintenance lease (and so also routes ingress).
-    pub(crate) maintainer: AtomicBool,
-    /// Entries this worker is running, by entry id, whose leases it renews.
-    pub(crate) in_flight: Mutex<HashMap<String, Source>>,
-}
-
-impl<H> Ctx<H> {
-    pub(crate) fn stream(&self, source: Source) -> &str {
-        match source {
-            Source::Inbox => &self.inbox,
-            Source::Overflow => &self.overflow,
-        }
-    }
-
-    pub(crate) fn capacity(&self) -> u32 {
-        if self.draining.load(Ordering::Relaxed) {
-            0
-        } else {
-            self.config.concurrency
-        }
-    }
-
-    /// Creates the consumer groups of the inbox and the overflow. Groups start at `0` so jobs
-    /// pushed before any worker existed are delivered too.
-    pub(crate) async fn ensure_groups(&self) -> Result<(), Error> {
-        let mut conn = self.conns.shared().await?;
-        for stream in [&self.inbox, &self.overflow] {
-            let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(stream)
-                .arg(homing_core::keys::GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut conn)
-                .await;
-            match r {
-                Err(e) if e.code() == Some("BUSYGROUP") => {}
-                other => other?,
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A worker of one queue. Build it with [`Worker::new`], then `run(shutdown).await`.
 pub struct Worker<H: Handler> {
@@ -117,6 +44,7 @@ impl<H: Handler> Worker<H> {
             warn!(queue = %keys.queue(), stored = ?init.settings, "queue settings differ from this worker's; using the stored ones (change them with `homing queue init --update`)");
         }
         let ctx = Ctx {
+            health: Health::new(config.heartbeat_interval, config.liveness_ttl),
             inbox: keys.inbox(id.as_str()),
             overflow: keys.overflow(),
             id,
@@ -124,7 +52,6 @@ impl<H: Handler> Worker<H> {
             config,
             conns,
             handler,
-            draining: AtomicBool::new(false),
             settings: init.settings,
             in_flight: Mutex::new(HashMap::new()),
             maintainer: AtomicBool::new(false),
@@ -142,88 +69,165 @@ impl<H: Handler> Worker<H> {
         &self.ctx.settings
     }
 
-    /// Registers, then fetches and runs jobs until `shutdown` resolves. Then it stops fetching,
-    /// sets its capacity to 0 and hands its unstarted inbox jobs to the overflow at once,
-    /// waits up to `shutdown_grace` for in-flight jobs, hands back whatever is left and
-    /// leaves `Q:workers`.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    /// A probe view of this worker (live, ready, draining) for health endpoints; it stays
+    /// valid while and after `run` runs.
+    pub fn health(&self) -> Health {
+        self.ctx.health.clone()
+    }
+
+    /// Registers, then fetches and runs jobs until `shutdown` resolves. Then it drains: it stops
+    /// fetching, sets its capacity to 0 and hands its unstarted inbox jobs to the overflow at
+    /// once, and keeps heartbeating and renewing its jobs' leases while they finish, for up to
+    /// `shutdown_grace` from the signal: a draining worker is alive to the queue, so no job runs
+    /// twice because of a shutdown. Jobs still running when the grace ends are cancelled and
+    /// handed back (one attempt later) to run elsewhere at once. Then it leaves `Q:workers`.
+    /// The report says which of the two happened.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<ShutdownReport, Error> {
         let ctx = self.ctx;
         let first = heartbeat::beat(&ctx).await?;
         ctx.ensure_groups().await?;
         info!(worker = %ctx.id, queue = %ctx.keys.queue(), deadline_ms = first.deadline_ms, concurrency = ctx.config.concurrency, "worker registered");
 
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let beats = tokio::spawn(heartbeat::run(ctx.clone(), stop_rx.clone()));
-        let upkeep = tokio::spawn(maintenance::run(ctx.clone(), stop_rx.clone()));
-        let leases = tokio::spawn(renew::run(ctx.clone(), stop_rx.clone()));
-        let envelopes = tokio::spawn(ingress::run(ctx.clone(), stop_rx.clone()));
-        let mut fetching = tokio::spawn(fetch::run(ctx.clone(), stop_rx));
+        // Two stop signals. `work` ends fetching, maintenance and ingress at the first sign of
+        // shutdown; `life` ends heartbeats and lease renewal only when the worker leaves.
+        let (stop_work, work) = watch::channel(false);
+        let (stop_life, life) = watch::channel(false);
+        let beats = tokio::spawn(heartbeat::run(ctx.clone(), life.clone()));
+        let leases = tokio::spawn(renew::run(ctx.clone(), life));
+        let upkeep = tokio::spawn(maintenance::run(ctx.clone(), work.clone()));
+        let envelopes = tokio::spawn(ingress::run(ctx.clone(), work.clone()));
+        let mut fetching = tokio::spawn(fetch::run(ctx.clone(), work));
 
         tokio::pin!(shutdown);
         let early = tokio::select! {
             _ = &mut shutdown => None,
             ended = &mut fetching => Some(ended),
         };
-        ctx.draining.store(true, Ordering::Relaxed);
-        let _ = stop_tx.send(true);
-        info!(worker = %ctx.id, "shutting down: handing back unstarted jobs");
-        with_retries(&ctx, "hand_back", |mut c| {
-            let ctx = ctx.clone();
-            async move { Ok(scripts::hand_back(&mut c, &ctx.keys, ctx.id.as_str(), HandBackPhase::Drain).await?) }
-        })
-        .await;
+        let grace_ends = tokio::time::Instant::now() + ctx.config.shutdown_grace;
+        ctx.health.set_draining();
+        let _ = stop_work.send(true);
+        info!(worker = %ctx.id, grace = ?ctx.config.shutdown_grace, "draining: capacity 0, unstarted jobs handed back, in-flight jobs may finish within shutdown_grace");
+        hand_back(&ctx, HandBackPhase::Drain).await;
 
         let mut tasks = match early {
             Some(ended) => ended.map_err(|e| Error::Config(format!("fetch loop panicked: {e}")))?,
             None => fetching.await.map_err(|e| Error::Config(format!("fetch loop panicked: {e}")))?,
         };
+        // A job routed here before capacity 0 was written may have arrived since; it goes too.
+        hand_back(&ctx, HandBackPhase::Drain).await;
+        let _ = upkeep.await;
+        let _ = envelopes.await;
+
         let in_flight = tasks.len();
-        let finished =
-            tokio::time::timeout(ctx.config.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
-        if finished.is_err() {
-            warn!(worker = %ctx.id, left = tasks.len(), grace = ?ctx.config.shutdown_grace, "in-flight jobs outlived shutdown_grace; handing them back");
+        let settled = tokio::time::timeout_at(grace_ends, async { while tasks.join_next().await.is_some() {} }).await;
+        let cut_short = if settled.is_err() { tasks.len() } else { 0 };
+        if cut_short > 0 {
+            warn!(worker = %ctx.id, cut_short, grace = ?ctx.config.shutdown_grace, "shutdown_grace ended with jobs still running: cancelling them and handing them back");
             tasks.shutdown().await;
         }
+        // Stop heartbeats only now: the worker stays alive to the queue until it leaves.
+        let _ = stop_life.send(true);
         let _ = beats.await;
-        let _ = upkeep.await;
         let _ = leases.await;
-        let _ = envelopes.await;
-        let moved = with_retries(&ctx, "hand_back", |mut c| {
-            let ctx = ctx.clone();
-            async move { Ok(scripts::hand_back(&mut c, &ctx.keys, ctx.id.as_str(), HandBackPhase::Leave).await?) }
-        })
-        .await;
-        info!(worker = %ctx.id, in_flight, handed_back = moved.unwrap_or(0), "worker left");
-        Ok(())
+        let handed_back = hand_back(&ctx, HandBackPhase::Leave).await;
+        ctx.health.left();
+        let report = ShutdownReport { in_flight, cut_short, handed_back: handed_back.unwrap_or(0) };
+        if report.drained() {
+            info!(worker = %ctx.id, in_flight, "worker left: drained, every in-flight job settled");
+        } else {
+            warn!(worker = %ctx.id, in_flight, cut_short, handed_back = report.handed_back, "worker left: shutdown_grace ran out, unfinished jobs handed back to run elsewhere now");
+        }
+        Ok(report)
     }
 }
 
-/// Runs a Redis call on the shared connection, retrying connection errors with backoff for up
-/// to about 10 s; returns `None` (after logging) if it never succeeded.
-pub(crate) async fn with_retries<H, T, F, Fut>(ctx: &Ctx<H>, op: &'static str, mut call: F) -> Option<T>
+/// How a worker's shutdown ended: drained (every in-flight job settled within
+/// `shutdown_grace`) or cut short (the grace ended first, and the unfinished jobs were handed
+/// back to run elsewhere at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Jobs running when the fetch loop stopped.
+    pub in_flight: usize,
+    /// Of those, jobs still running when `shutdown_grace` ended, cancelled and handed back.
+    pub cut_short: usize,
+    /// Entries the last hand-back moved to the overflow: the cut-short jobs (one attempt later)
+    /// and any job routed here too late to be started.
+    pub handed_back: u64,
+}
+
+impl ShutdownReport {
+    /// True when every in-flight job settled within `shutdown_grace`.
+    pub fn drained(&self) -> bool {
+        self.cut_short == 0
+    }
+}
+
+/// One hand-back phase, retried for a while: a worker that cannot reach Redis to leave is
+/// reaped by the others instead.
+async fn hand_back<H>(ctx: &Ctx<H>, phase: HandBackPhase) -> Option<u64> {
+    with_retries(ctx, "hand_back", Patience::For(Duration::from_secs(10)), |mut c| async move {
+        Ok(scripts::hand_back(&mut c, &ctx.keys, ctx.id.as_str(), phase).await?)
+    })
+    .await
+}
+
+/// How long [`with_retries`] keeps trying.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Patience {
+    /// Until the call succeeds or fails for a reason other than the connection: a finished
+    /// job's result must reach Redis, or the job would be reclaimed and run again.
+    UntilDone,
+    /// About this long.
+    For(Duration),
+}
+
+/// Runs a Redis call on the shared connection, retrying connection errors with backoff (50 ms
+/// doubling to 2 s) as long as `patience` allows; returns `None` (after logging) if it never
+/// succeeded.
+pub(crate) async fn with_retries<H, T, F, Fut>(
+    ctx: &Ctx<H>,
+    op: &'static str,
+    patience: Patience,
+    mut call: F,
+) -> Option<T>
 where
     F: FnMut(redis::aio::MultiplexedConnection) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    let give_up = match patience {
+        Patience::UntilDone => None,
+        Patience::For(limit) => Some(tokio::time::Instant::now() + limit),
+    };
     let mut delay = Duration::from_millis(50);
-    for attempt in 0..8 {
+    let mut failing = false;
+    loop {
         let result = match ctx.conns.shared().await {
             Ok(conn) => call(conn).await,
             Err(e) => Err(e),
         };
         match result {
-            Ok(v) => return Some(v),
+            Ok(v) => {
+                if failing {
+                    info!(worker = %ctx.id, op, "redis call went through after retries");
+                }
+                return Some(v);
+            }
             Err(e) => {
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => op).increment(1);
                 ctx.conns.reset_shared_on(&e);
-                if attempt == 7 || !e.is_retryable() {
-                    warn!(worker = %ctx.id, op, error = %e, "redis call failed");
+                let out_of_time = give_up.is_some_and(|t| tokio::time::Instant::now() + delay > t);
+                if out_of_time || !e.is_retryable() {
+                    warn!(worker = %ctx.id, op, error = %e, "redis call failed; giving up");
                     return None;
+                }
+                if !failing {
+                    warn!(worker = %ctx.id, op, error = %e, "redis call failed; retrying with backoff");
+                    failing = true;
                 }
             }
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
-    None
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Fast timings for worker processes: death noticed after 500 ms, maintenance every 50 ms.
-const FAST: &[&str] = &[
+pub(crate) const FAST: &[&str] = &[
     "--heartbeat-interval",
     "100ms",
     "--liveness-ttl",
@@ -31,15 +31,15 @@ const FAST: &[&str] = &[
     "2s",
 ];
 
-fn keys_of(queue: &str) -> Keys {
+pub(crate) fn keys_of(queue: &str) -> Keys {
     Keys::with_default_prefix(&QueueName::new(queue).unwrap())
 }
 
-async fn live_workers(url: &str, keys: &Keys) -> Vec<String> {
+pub(crate) async fn live_workers(url: &str, keys: &Keys) -> Vec<String> {
     conn(url).await.zrange(keys.workers(), 0, -1).await.unwrap()
 }
 
-async fn wait_workers(url: &str, keys: &Keys, n: usize) -> Vec<String> {
+pub(crate) async fn wait_workers(url: &str, keys: &Keys, n: usize) -> Vec<String> {
     wait_for(&format!("{n} workers registered"), Duration::from_secs(30), || async {
         let w = live_workers(url, keys).await;
         (w.len() == n).then_some(w)
@@ -47,7 +47,7 @@ async fn wait_workers(url: &str, keys: &Keys, n: usize) -> Vec<String> {
     .await
 }
 
-async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
+pub(crate) async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
     homing_tests::dead_letters(url, keys)
         .await
         .into_iter()
@@ -57,7 +57,7 @@ async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
 
 /// Waits until every id of `pushed` is recorded or dead and nothing is queued; returns the
 /// completed ids.
-async fn wait_settled(url: &str, keys: &Keys, record: &Path, pushed: &[String], limit: Duration) -> HashSet<String> {
+pub(crate) async fn wait_settled(url: &str, keys: &Keys, record: &Path, pushed: &[String], limit: Duration) -> HashSet<String> {
     wait_for("every job completed or dead-lettered", limit, || async {
         let done: HashSet<String> = read_record(record).into_keys().collect();
         let dead: HashSet<String> = dead_ids(url, keys).await.into_iter().map(|(id, _)| id).collect();

@@ -2,9 +2,12 @@
 
 mod bad_input;
 mod cli;
+mod drain;
 mod failures;
 mod faults;
 mod ingress;
+#[cfg(feature = "integrations")]
+mod integrations;
 mod modes;
 mod push_options;
 mod requests;

@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 pub(super) static SPEC: ScriptSpec = script_spec!("reap",
     includes: ["settings", "route", "entry", "requeue"],
     keys: ["meta", "workers", "capacity", "overflow"],
-    argv: ["limit", "worker", "force"]);
+    argv: ["limit", "worker", "force", "reaper"]);
 static LUA: Lua = Lua::new(&SPEC);
 
 /// What one `reap` call did.
@@ -23,9 +23,10 @@ pub struct Reaped {
     pub done: bool,
 }
 
-/// Reaps one dead worker, moving at most `limit` entries.
-pub async fn reap<C: ConnectionLike>(conn: &mut C, keys: &Keys, limit: u32) -> Result<Reaped, Error> {
-    call(conn, keys, limit, "", false).await
+/// Reaps one dead worker other than `reaper` (the calling worker, which is alive however late
+/// its own heartbeat is), moving at most `limit` entries.
+pub async fn reap<C: ConnectionLike>(conn: &mut C, keys: &Keys, reaper: &str, limit: u32) -> Result<Reaped, Error> {
+    call(conn, keys, limit, "", false, reaper).await
 }
 
 /// Forgets `worker`: like [`reap`], but for a named worker, which must be dead unless `force`
@@ -38,7 +39,7 @@ pub async fn forget<C: ConnectionLike>(
     force: bool,
     limit: u32,
 ) -> Result<Reaped, Error> {
-    call(conn, keys, limit, worker, force).await
+    call(conn, keys, limit, worker, force, "").await
 }
 
 async fn call<C: ConnectionLike>(
@@ -47,6 +48,7 @@ async fn call<C: ConnectionLike>(
     limit: u32,
     worker: &str,
     force: bool,
+    reaper: &str,
 ) -> Result<Reaped, Error> {
     let limit = limit.to_string();
     let force: &[u8] = if force { b"1" } else { b"0" };
@@ -54,7 +56,7 @@ async fn call<C: ConnectionLike>(
         .run(
             conn,
             &[&keys.meta(), &keys.workers(), &keys.capacity(), &keys.overflow()],
-            &[limit.as_bytes(), worker.as_bytes(), force],
+            &[limit.as_bytes(), worker.as_bytes(), force, reaper.as_bytes()],
         )
         .await?;
     let mut it = items("reap", v, 3)?.into_iter();

@@ -1,0 +1,88 @@
+//! What every task of one worker shares: its id and keys, config, connections, handler, and
+//! the state the tasks signal to each other (draining, holding the maintenance lease, the
+//! entries in flight). The tasks themselves live in their own modules.
+
+use crate::config::WorkerConfig;
+use crate::connections::Connections;
+use crate::error::Error;
+use crate::health::Health;
+use homing_core::{Keys, QueueSettings, WorkerId};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+
+/// Where a job was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The worker's own inbox: the job was routed to it as its session's owner.
+    Inbox,
+    /// The shared overflow.
+    Overflow,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Source::Inbox => "inbox",
+            Source::Overflow => "overflow",
+        }
+    }
+}
+
+/// What every task of one worker shares.
+pub(crate) struct Ctx<H> {
+    pub(crate) id: WorkerId,
+    pub(crate) keys: Keys,
+    pub(crate) inbox: String,
+    pub(crate) overflow: String,
+    pub(crate) config: WorkerConfig,
+    pub(crate) conns: Connections,
+    pub(crate) handler: H,
+    /// Draining (set once shutdown began: heartbeats then report capacity 0, so nothing new is
+    /// routed here), connected and registered, for probes.
+    pub(crate) health: Health,
+    /// The queue settings read at start (`visibility_timeout` sets the lease renewal period).
+    pub(crate) settings: QueueSettings,
+    /// True while this worker holds the maintenance lease (and so also routes ingress).
+    pub(crate) maintainer: AtomicBool,
+    /// Entries this worker is running, by entry id, whose leases it renews.
+    pub(crate) in_flight: Mutex<HashMap<String, Source>>,
+}
+
+impl<H> Ctx<H> {
+    pub(crate) fn stream(&self, source: Source) -> &str {
+        match source {
+            Source::Inbox => &self.inbox,
+            Source::Overflow => &self.overflow,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        if self.health.is_draining() {
+            0
+        } else {
+            self.config.concurrency
+        }
+    }
+
+    /// Creates the consumer groups of the inbox and the overflow. Groups start at `0` so jobs
+    /// pushed before any worker existed are delivered too.
+    pub(crate) async fn ensure_groups(&self) -> Result<(), Error> {
+        let mut conn = self.conns.shared().await?;
+        for stream in [&self.inbox, &self.overflow] {
+            let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(homing_core::keys::GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut conn)
+                .await;
+            match r {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! What a probe asks of a worker: is it live (its loops still turn) and ready (connected to
+//! Redis, registered, not draining). The binary serves these as `/healthz` and `/readyz`; the
+//! worker's tasks only set the flags.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A cheap, cloneable view of one worker's health, for probes. Get it with
+/// [`Worker::health`](crate::Worker::health) before `run`.
+#[derive(Clone, Debug)]
+pub struct Health(Arc<State>);
+
+#[derive(Debug)]
+struct State {
+    started: Instant,
+    /// Milliseconds since `started` of the heartbeat task's last attempt, failed or not.
+    last_beat_attempt_ms: AtomicU64,
+    /// The last heartbeat reached Redis.
+    connected: AtomicBool,
+    /// The worker is in `Q:workers` (its first heartbeat succeeded) and has not left.
+    registered: AtomicBool,
+    draining: AtomicBool,
+    /// Longest a healthy heartbeat task goes between attempts.
+    stall_after: Duration,
+}
+
+impl Health {
+    pub(crate) fn new(heartbeat_interval: Duration, liveness_ttl: Duration) -> Self {
+        Self(Arc::new(State {
+            started: Instant::now(),
+            last_beat_attempt_ms: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            registered: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            // A heartbeat attempt can take up to a connection timeout (5 s) on top of its interval.
+            stall_after: heartbeat_interval + liveness_ttl + Duration::from_secs(5),
+        }))
+    }
+
+    /// Live while the heartbeat task keeps trying, whether Redis answers or not: restarting a
+    /// worker because Redis is away would only drop its warm sessions.
+    pub fn is_live(&self) -> bool {
+        let last = Duration::from_millis(self.0.last_beat_attempt_ms.load(Ordering::Relaxed));
+        self.0.started.elapsed().saturating_sub(last) <= self.0.stall_after
+    }
+
+    /// Ready while connected, registered and not draining: only then is work routed here.
+    pub fn is_ready(&self) -> bool {
+        self.0.connected.load(Ordering::Relaxed)
+            && self.0.registered.load(Ordering::Relaxed)
+            && !self.0.draining.load(Ordering::Relaxed)
+    }
+
+    /// True once shutdown began.
+    pub fn is_draining(&self) -> bool {
+        self.0.draining.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn beat_attempted(&self, reached_redis: bool) {
+        let now = self.0.started.elapsed().as_millis() as u64;
+        self.0.last_beat_attempt_ms.store(now, Ordering::Relaxed);
+        self.0.connected.store(reached_redis, Ordering::Relaxed);
+        if reached_redis {
+            self.0.registered.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn set_draining(&self) {
+        self.0.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn left(&self) {
+        self.0.registered.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,219 @@
+//! Deploy safety (issue 9): SIGTERM and Redis outages run nothing twice. Real `homing worker`
+//! processes and real Redis servers; each test ends with the invariant checker.
+
+use crate::faults::{keys_of, live_workers, wait_settled, wait_workers, FAST};
+use homing_client::Producer;
+use homing_tests::invariants::assert_settled;
+use homing_tests::{conn, fresh_queue, read_record, read_starts, record_file, redis_url, wait_for, WorkerProcess};
+use redis::AsyncCommands;
+use std::time::{Duration, Instant};
+
+/// FAST with another `--shutdown-grace` and `--visibility-timeout`.
+fn fast_with(grace: &str, visibility: &str) -> Vec<&'static str> {
+    let mut args: Vec<&'static str> = FAST.to_vec();
+    let vt = args.iter().position(|a| *a == "--visibility-timeout").unwrap();
+    args[vt + 1] = Box::leak(visibility.to_string().into_boxed_str());
+    args.extend(["--shutdown-grace", Box::leak(grace.to_string().into_boxed_str())]);
+    args
+}
+
+/// Waits until `job` has started somewhere; returns the name of the worker that started it.
+async fn wait_started(record: &std::path::Path, job: &str) -> String {
+    wait_for(&format!("job {job} to start"), Duration::from_secs(15), || async {
+        read_starts(record).get(job).map(|s| s[0].worker.clone())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_long_job_in_flight_keeps_the_worker_alive_until_it_finishes() {
+    let url = redis_url();
+    let queue = fresh_queue("drainlong");
+    let keys = keys_of(&queue);
+    let record = record_file("drainlong");
+    // The job runs 3 s: six liveness_ttls (500 ms) and longer than visibility_timeout (2 s), so
+    // both the heartbeats and the lease renewal must go on while the worker drains.
+    let a = WorkerProcess::start(&url, &queue, "da", &record, &fast_with("30s", "2s"));
+    wait_workers(&url, &keys, 1).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let long = producer.push_raw("s-long", b"sleep:3000").await.unwrap().id.to_string();
+    assert_eq!(wait_started(&record, &long).await, "da");
+    let mut b = WorkerProcess::start(&url, &queue, "db", &record, FAST);
+    wait_workers(&url, &keys, 2).await;
+    let a_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("da-")).unwrap();
+
+    a.signal("TERM");
+    let mut a = a;
+    // Past several liveness_ttls and the visibility timeout the draining worker is still
+    // listed, alive, with capacity 0: nothing new routes to it, and nobody reaps it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut c = conn(&url).await;
+    let deadline: Option<i64> = c.zscore(keys.workers(), &a_id).await.unwrap();
+    let now_ms: (i64, i64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
+    assert!(deadline.is_some_and(|d| d >= now_ms.0 * 1000), "the draining worker is alive to the queue: {deadline:?}");
+    let capacity: String = c.hget(keys.capacity(), &a_id).await.unwrap();
+    assert_eq!(capacity, "0", "a draining worker has capacity 0");
+    let other = producer.push_raw("s-new", b"sleep:0").await.unwrap().id.to_string();
+    assert_eq!(wait_started(&record, &other).await, "db", "new work goes to the worker that is not draining");
+
+    assert_eq!(a.wait_code(Duration::from_secs(15)), Some(0), "a drained worker exits 0");
+    let log = a.log_text();
+    assert!(log.contains("worker left: drained, every in-flight job settled"), "{log}");
+    assert!(!b.log_text().contains("reaped a dead worker"), "{}", b.log_text());
+    let starts = read_starts(&record);
+    assert_eq!(starts[&long].len(), 1, "the long job started once: {:?}", starts[&long]);
+    let pushed = vec![long.clone(), other];
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(20)).await;
+    let done = read_record(&record);
+    assert_eq!(done[&long].iter().map(|f| (f.worker.as_str(), f.attempt)).collect::<Vec<_>>(), [("da", 0)]);
+    assert_settled(&url, &keys, &pushed, &completed).await;
+    assert!(!live_workers(&url, &keys).await.contains(&a_id), "the drained worker left Q:workers");
+    b.signal("TERM");
+    assert_eq!(b.wait_code(Duration::from_secs(15)), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_shutdown_grace_the_unfinished_job_is_handed_back_and_runs_elsewhere_at_once() {
+    let url = redis_url();
+    let queue = fresh_queue("draincut");
+    let keys = keys_of(&queue);
+    let record = record_file("draincut");
+    // visibility_timeout 30 s: the job must move because it is handed back, not reclaimed.
+    let mut a = WorkerProcess::start(&url, &queue, "ca", &record, &fast_with("1s", "30s"));
+    wait_workers(&url, &keys, 1).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let job = producer.push_raw("s-cut", b"sleep:4000").await.unwrap().id.to_string();
+    assert_eq!(wait_started(&record, &job).await, "ca");
+    let b = WorkerProcess::start(&url, &queue, "cb", &record, FAST);
+    wait_workers(&url, &keys, 2).await;
+
+    let signalled = Instant::now();
+    a.signal("TERM");
+    assert_eq!(a.wait_code(Duration::from_secs(15)), Some(75), "a worker whose grace ran out exits 75");
+    let log = a.log_text();
+    assert!(log.contains("worker left: shutdown_grace ran out, unfinished jobs handed back"), "{log}");
+    wait_for("the job to start again elsewhere", Duration::from_secs(10), || async {
+        (read_starts(&record).get(&job).map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+    let moved_after = signalled.elapsed();
+    // Not before the grace (1 s) ended, and far sooner than visibility_timeout (30 s).
+    assert!(moved_after >= Duration::from_secs(1), "moved after {moved_after:?}");
+    assert!(moved_after <= Duration::from_secs(3), "moved after {moved_after:?}");
+    let starts = read_starts(&record);
+    assert_eq!(
+        starts[&job].iter().map(|f| (f.worker.as_str(), f.attempt)).collect::<Vec<_>>(),
+        [("ca", 0), ("cb", 1)],
+        "the cut-short run counts as an attempt"
+    );
+    let pushed = vec![job.clone()];
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(20)).await;
+    let done = read_record(&record);
+    assert_eq!(done[&job].iter().map(|f| f.worker.as_str()).collect::<Vec<_>>(), ["cb"], "the cancelled run never finished");
+    assert_settled(&url, &keys, &pushed, &completed).await;
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns_nothing() {
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = fresh_queue("outage");
+    let keys = keys_of(&queue);
+    let record = record_file("outage");
+    let a = WorkerProcess::start(&url, &queue, "oa", &record, FAST);
+    wait_workers(&url, &keys, 1).await;
+    let b = WorkerProcess::start(&url, &queue, "ob", &record, FAST);
+    let c = WorkerProcess::start(&url, &queue, "oc", &record, FAST);
+    let before = wait_workers(&url, &keys, 3).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    // Long jobs in flight on the live workers across the outage (visibility_timeout is 2 s).
+    let mut pushed = Vec::new();
+    for i in 0..6 {
+        pushed.push(producer.push_raw(&format!("s{i}"), b"sleep:5000").await.unwrap().id.to_string());
+    }
+    wait_for("every long job to start", Duration::from_secs(10), || async {
+        (read_starts(&record).len() == 6).then_some(())
+    })
+    .await;
+
+    // 3 s down: six liveness_ttls and longer than visibility_timeout. One worker dies meanwhile.
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let c_name = c.name.clone();
+    c.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart();
+    let back = Instant::now();
+
+    // The dead worker goes within liveness_ttl (500 ms) plus a tick after Redis returns; give
+    // it 2 × 500 ms + 1 s. The live ones are never reaped.
+    let c_id = before.iter().find(|w| w.starts_with(&format!("{c_name}-"))).unwrap().clone();
+    wait_for("the killed worker to be reaped", Duration::from_secs(10), || async {
+        (!live_workers(&url, &keys).await.contains(&c_id)).then_some(())
+    })
+    .await;
+    let reaped_after = back.elapsed();
+    assert!(reaped_after <= Duration::from_secs(2), "reaped {reaped_after:?} after Redis returned");
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(30)).await;
+    let live = live_workers(&url, &keys).await;
+    for w in before.iter().filter(|w| **w != c_id) {
+        assert!(live.contains(w), "live worker {w} kept its registration: {live:?}");
+    }
+    for p in [&a, &b] {
+        let log = p.log_text();
+        assert!(!log.contains("deregistered while away"), "{} was reaped during the outage:\n{log}", p.name);
+    }
+    // Jobs the killed worker held run again (it really died); no other job started twice.
+    let starts = read_starts(&record);
+    for id in &pushed {
+        let runs = &starts[id];
+        if runs[0].worker != c_name {
+            assert_eq!(runs.len(), 1, "job {id} ran on a live worker and started again: {runs:?}");
+        } else {
+            assert_eq!((runs.len(), runs[1].attempt), (2, 1), "job {id} of the killed worker: {runs:?}");
+        }
+    }
+    assert_settled(&url, &keys, &pushed, &completed).await;
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_three_workers_runs_every_job_exactly_once() {
+    let url = redis_url();
+    let queue = fresh_queue("rolling");
+    let keys = keys_of(&queue);
+    let record = record_file("rolling");
+    let mut workers: Vec<WorkerProcess> =
+        (0..3).map(|i| WorkerProcess::start(&url, &queue, &format!("r{i}"), &record, FAST)).collect();
+    wait_workers(&url, &keys, 3).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    // 100 jobs over 20 sessions: most short, every fifth 1.5-2.5 s (all below shutdown_grace).
+    let jobs: Vec<(String, Vec<u8>)> = (0..100)
+        .map(|i| {
+            let ms = if i % 5 == 0 { 1500 + (i * 37) % 1000 } else { (i * 7) % 50 };
+            (format!("s{}", i % 20), format!("sleep:{ms}").into_bytes())
+        })
+        .collect();
+    let pushed: Vec<String> =
+        producer.push_many_raw(&jobs).await.unwrap().into_iter().map(|r| r.unwrap().id.to_string()).collect();
+    for round in 0..3 {
+        wait_for("some jobs to run", Duration::from_secs(10), || async {
+            (read_starts(&record).len() >= 10 * (round + 1)).then_some(())
+        })
+        .await;
+        let mut old = workers.remove(0);
+        old.signal("TERM");
+        assert_eq!(old.wait_code(Duration::from_secs(40)), Some(0), "{}", old.log_text());
+        workers.push(WorkerProcess::start(&url, &queue, &format!("r{}", round + 3), &record, FAST));
+    }
+    let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(60)).await;
+    let starts = read_starts(&record);
+    let done = read_record(&record);
+    for id in &pushed {
+        assert_eq!(starts[id].len(), 1, "job {id} started {:?}", starts[id]);
+        assert_eq!(done[id].len(), 1, "job {id} finished {:?}", done[id]);
+        assert_eq!(starts[id][0].attempt, 0);
+    }
+    assert_settled(&url, &keys, &pushed, &completed).await;
+}
