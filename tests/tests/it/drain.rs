@@ -217,3 +217,24 @@ async fn a_rolling_restart_of_three_workers_runs_every_job_exactly_once() {
     }
     assert_settled(&url, &keys, &pushed, &completed).await;
 }
+
+#[tokio::test]
+async fn no_worker_reaps_itself_even_when_its_own_deadline_has_passed() {
+    let (url, queue, producer) = crate::setup("selfreap").await;
+    let keys = producer.keys().clone();
+    let mut c = conn(&url).await;
+    homing_core::scripts::init(&mut c, &keys, homing_core::scripts::InitMode::Create, &Default::default())
+        .await
+        .unwrap();
+    // Two workers whose deadlines passed, as after an outage: `me` runs maintenance.
+    for w in ["me-1", "other-1"] {
+        homing_core::scripts::heartbeat(&mut c, &keys, w, Duration::from_millis(1), 1).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let first = homing_core::scripts::reap(&mut c, &keys, "me-1", 100).await.unwrap();
+    assert_eq!((first.worker.as_deref(), first.done), (Some("other-1"), true));
+    let second = homing_core::scripts::reap(&mut c, &keys, "me-1", 100).await.unwrap();
+    assert_eq!(second.worker, None, "the caller is never reaped by its own call");
+    let listed: Vec<String> = c.zrange(keys.workers(), 0, -1).await.unwrap();
+    assert_eq!(listed, ["me-1"]);
+}
