@@ -25,10 +25,14 @@ need_podman() {
   need_apt runc runc
   local dir="$LANE/containers"
   mkdir -p "$dir/storage" "$dir/run"
+  # A container may not raise a limit above this shell's hard limit: use the hard limits, capped.
+  local nofile nproc
+  nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
+  nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 4096 ] && nproc=4096
   cat >"$dir/containers.conf" <<CONF
 [containers]
 netns = "host"
-ulimits = ["nofile=65536:65536", "nproc=4096:4096"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
