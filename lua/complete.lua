@@ -12,7 +12,8 @@
   Returns: {"ok"|"stale", stamped 0|1, on_owner 0|1}: stale if the entry is no longer pending
            to this worker (it was reclaimed), and then nothing is written; on_owner is 1 when
            this worker already owned the session (the job ran warm)
-  Errors:  HOMING_NO_QUEUE, HOMING_PROTOCOL
+  Errors:  HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is written
+           HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local entry_id, worker, session = ARGV[1], ARGV[2], ARGV[3]
 local job_id, reply_to, output = ARGV[4], ARGV[5], ARGV[6]
@@ -22,19 +23,24 @@ local Q = homing_base(KEYS[1])
 if not homing_is_pending_to(KEYS[2], entry_id, worker) then
   return {'stale', 0, 0}
 end
+-- Everything the outcome depends on is read before the first write.
+local pin = Q .. ':pin:' .. session
+local owner, owner_alive = false, false
+if cfg.affinity ~= 'off' then
+  owner = redis.call('GET', pin)
+  owner_alive = owner == worker or (owner and homing_alive(Q, owner, homing_now()))
+end
+
 homing_ack(KEYS[2], entry_id)
 homing_reply(Q, reply_to, job_id, 'ok', 'out', output)
 if cfg.affinity == 'off' then
   return {'ok', 0, 0}
 end
-
-local pin = Q .. ':pin:' .. session
-local owner = redis.call('GET', pin)
 if owner == worker then
   redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   return {'ok', 0, 1}
 end
-if owner and homing_alive(Q, owner, homing_now()) then
+if owner_alive then
   return {'ok', 0, 0}
 end
 -- First writer wins: the pin is absent or its owner is dead, and only a success gets here.

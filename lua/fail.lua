@@ -15,6 +15,7 @@
   Returns: {"retry", due_ms} | {"dead", reason} | {"stale", 0}: stale if the entry is no longer
            pending to this worker, and then nothing is written
   Errors:  HOMING_BAD_ARG    jitter is not a number in [0, 1)
+           HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is written
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local entry_id, worker, jitter = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -28,26 +29,34 @@ if not homing_is_pending_to(KEYS[2], entry_id, worker) then
   return {'stale', 0}
 end
 local flat, job = homing_read_entry(KEYS[2], entry_id)
-homing_ack(KEYS[2], entry_id)
 if not flat then
+  -- Pending but deleted: nothing to retry or keep; the ack only clears the group's record.
+  homing_ack(KEYS[2], entry_id)
   return {'stale', 0}
 end
 
+-- The outcome is decided from what was read before the first write.
 local Q = homing_base(KEYS[1])
 local now = homing_now()
 local attempt = tonumber(job.a)
 local max_attempts = tonumber(job.m or '') or cfg.max_attempts
+local due = nil
 if dead_reason == '' and attempt and job.id and job.s and job.p then
   if attempt + 1 < max_attempts then
-    job.a = attempt + 1
     local d = math.min(cfg.backoff_base_ms * 2 ^ attempt, cfg.backoff_max_ms)
-    local due = now + math.floor(d / 2 + jitter * d / 2)
-    redis.call('ZADD', Q .. ':delayed', due, cmsgpack.pack(job))
-    return {'retry', due}
+    due = now + math.floor(d / 2 + jitter * d / 2)
+  else
+    dead_reason = 'max_attempts'
   end
-  dead_reason = 'max_attempts'
 elseif dead_reason == '' then
   dead_reason = 'malformed'
+end
+
+homing_ack(KEYS[2], entry_id)
+if due then
+  job.a = attempt + 1
+  redis.call('ZADD', Q .. ':delayed', due, cmsgpack.pack(job))
+  return {'retry', due}
 end
 homing_dead(Q, now, flat, job, dead_reason, err, worker)
 return {'dead', dead_reason}

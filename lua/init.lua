@@ -1,31 +1,69 @@
 --[[
   init: write the queue's settings unless they exist (first writer wins), and check the protocol.
+  The settings it would leave in force are checked against their rules (include/settings)
+  before anything is written, so no client can store a value the other scripts would refuse.
   Includes: settings
   KEYS[1] meta          hash     Q:meta
-  ARGV[1] mode                   `create` (write only if absent) or `update` (overwrite)
-  ARGV[2] settings               the settings as alternating field, value (see lua/README.md)
+  ARGV[1] mode                   `create` (write only if absent) or `update` (overwrite the
+                                 given fields, keep the others)
+  ARGV[2] settings               JSON array of alternating field, value (see lua/README.md);
+                                 create needs every field
   Returns: {created 0|1, field, value, ...}: whether this call wrote, then the stored settings
-  Errors:  HOMING_BAD_ARG    unknown mode or an odd settings list
+  Errors:  HOMING_BAD_ARG    unknown mode, settings not a JSON array of field, value pairs, an
+                             unknown field, or a given value outside its rule (the message
+                             names the field and the rule)
+           HOMING_BAD_SETTING  a stored value that stays in force breaks its rule (the message
+                             names the field and the fix)
            HOMING_PROTOCOL   the stored settings speak another protocol version
 ]]
 local mode = ARGV[1]
-local settings = cjson.decode(ARGV[2])
 if mode ~= 'create' and mode ~= 'update' then
   return redis.error_reply('HOMING_BAD_ARG mode must be create or update, got ' .. tostring(mode))
 end
-if type(settings) ~= 'table' or #settings % 2 ~= 0 then
+local decoded, settings = pcall(cjson.decode, ARGV[2])
+if not decoded or type(settings) ~= 'table' or #settings % 2 ~= 0 then
   return redis.error_reply('HOMING_BAD_ARG settings must be a JSON array of field, value pairs')
 end
+local given, flat = {}, {}
+for i = 1, #settings, 2 do
+  local field, value = settings[i], settings[i + 1]
+  if type(value) == 'number' then value = tostring(value) end
+  if type(field) ~= 'string' or type(value) ~= 'string' or (field ~= 'affinity' and not HOMING_RULE[field]) then
+    return redis.error_reply('HOMING_BAD_ARG settings field ' .. tostring(field) ..
+      ' is not a queue setting with a string value')
+  end
+  given[field] = value
+  table.insert(flat, field)
+  table.insert(flat, value)
+end
 
-local stored = redis.call('HGET', KEYS[1], 'version')
-if stored and stored ~= PROTOCOL_VERSION then
-  return redis.error_reply('HOMING_PROTOCOL queue speaks protocol ' .. stored ..
+local stored = {}
+local pairs_now = redis.call('HGETALL', KEYS[1])
+for i = 1, #pairs_now, 2 do stored[pairs_now[i]] = pairs_now[i + 1] end
+if stored.version and stored.version ~= PROTOCOL_VERSION then
+  return redis.error_reply('HOMING_PROTOCOL queue speaks protocol ' .. stored.version ..
     ', this client speaks ' .. PROTOCOL_VERSION .. ': upgrade the older side')
 end
 
+-- The settings in force after this call: the given ones over the stored ones when it writes.
+local write = not stored.version or mode == 'update'
+local function in_force(field)
+  if write and given[field] then return given[field] end
+  return stored[field]
+end
+local cfg, field, problem = homing_check_settings(in_force)
+if not cfg then
+  -- The caller's fault when it gave the value (or one of the pair), or left it out with none
+  -- stored; else the stored value is, and the message says how to replace it.
+  local from_args = write and (given[field] ~= nil or stored[field] == nil or
+    (field == 'backoff_max_ms' and given.backoff_base_ms ~= nil))
+  if from_args then return redis.error_reply('HOMING_BAD_ARG ' .. problem) end
+  return redis.error_reply('HOMING_BAD_SETTING ' .. problem .. '; fix it with `' .. homing_setting_fix(field) .. '`')
+end
+
 local created = 0
-if not stored or mode == 'update' then
-  redis.call('HSET', KEYS[1], 'version', PROTOCOL_VERSION, unpack(settings))
+if write then
+  redis.call('HSET', KEYS[1], 'version', PROTOCOL_VERSION, unpack(flat))
   created = 1
 end
 local out = {created}

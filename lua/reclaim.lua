@@ -10,6 +10,7 @@
   ARGV[1] limit                  entries moved per call at most (1-10000)
   Returns: {moved, released}: entries moved and pins released
   Errors:  HOMING_BAD_ARG    limit out of range
+           HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is moved
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local cfg = homing_settings(KEYS[1])
@@ -20,19 +21,23 @@ local Q = homing_base(KEYS[1])
 local now = homing_now()
 local moved, released = 0, 0
 local idle = redis.call('XPENDING', KEYS[2], GROUP, 'IDLE', cfg.visibility_timeout_ms, '-', '+', limit)
-for _, p in ipairs(idle) do
-  local id, stalled = p[1], p[2]
-  local flat, job = homing_read_entry(KEYS[2], id)
-  homing_ack(KEYS[2], id)
-  if flat then
-    -- Release the pin first, so the route does not send the job straight back.
-    local pin = Q .. ':pin:' .. (job.s or '')
-    if job.s and redis.call('GET', pin) == stalled then
-      redis.call('DEL', pin)
+-- Every entry, and whether its stalled worker owns its session, is read before the first write.
+local entries = {}
+for i, p in ipairs(idle) do
+  local flat, job = homing_read_entry(KEYS[2], p[1])
+  local owned = flat ~= nil and job.s ~= nil and redis.call('GET', Q .. ':pin:' .. job.s) == p[2]
+  entries[i] = {id = p[1], stalled = p[2], flat = flat, job = job, owned = owned}
+end
+for _, e in ipairs(entries) do
+  homing_ack(KEYS[2], e.id)
+  if e.flat then
+    -- Release the pin first, so the route does not send the job straight back. A second entry
+    -- of the same session finds it already gone.
+    if e.owned and redis.call('DEL', Q .. ':pin:' .. e.job.s) == 1 then
       released = released + 1
     end
-    local err = 'worker ' .. stalled .. ' did not renew its lease within visibility_timeout'
-    homing_requeue(Q, cfg, now, flat, job, 'stalled', err, stalled, true)
+    local err = 'worker ' .. e.stalled .. ' did not renew its lease within visibility_timeout'
+    homing_requeue(Q, cfg, now, e.flat, e.job, 'stalled', err, e.stalled, true)
     moved = moved + 1
   end
 end

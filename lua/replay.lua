@@ -9,6 +9,7 @@
   Errors:  HOMING_NOT_FOUND  no dead letter has that entry id
            HOMING_BAD_ARG    the dead letter is a malformed entry or envelope without id, s
                              and p, so there is no job to replay (purge it instead)
+           HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is moved
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local entry_id = ARGV[1]

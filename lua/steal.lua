@@ -9,6 +9,7 @@
   ARGV[1] limit                  entries moved per call at most (1-10000)
   Returns: the number of entries moved
   Errors:  HOMING_BAD_ARG    limit out of range
+           HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is moved
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
 local cfg = homing_settings(KEYS[1])

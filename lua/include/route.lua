@@ -57,15 +57,22 @@ end
 -- Enqueues a new job, a map with id, s, p and optional r, k, m. An idempotency key (k) already
 -- seen within key_ttl_ms enqueues nothing and returns the first job's id with 'duplicate'; a
 -- delay parks the job in Q:delayed; otherwise it is routed. Returns the job id and the route.
+-- The key is read first and written last: an error between (a key of the wrong type met by the
+-- route) leaves no key behind, so a retry of the same job is enqueued, not taken for a duplicate.
 local function homing_enqueue(Q, cfg, now, job, key_ttl_ms, delay_ms)
+  local idem = nil
   if job.k then
-    local first = redis.call('SET', Q .. ':idem:' .. job.k, job.id, 'NX', 'PX', key_ttl_ms, 'GET')
+    idem = Q .. ':idem:' .. job.k
+    local first = redis.call('GET', idem)
     if first then return first, 'duplicate' end
   end
   job.a, job.t = 0, now
+  local route = 'delayed'
   if delay_ms > 0 then
     redis.call('ZADD', Q .. ':delayed', now + delay_ms, cmsgpack.pack(job))
-    return job.id, 'delayed'
+  else
+    route = homing_route(Q, cfg, now, job.s, homing_fields_from_map(job))
   end
-  return job.id, homing_route(Q, cfg, now, job.s, homing_fields_from_map(job))
+  if idem then redis.call('SET', idem, job.id, 'PX', key_ttl_ms) end
+  return job.id, route
 end

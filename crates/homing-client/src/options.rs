@@ -30,7 +30,8 @@ pub struct PushOptions {
     /// How long an idempotency key is remembered. Default (when `None`) 24 h: longer than any
     /// producer's retry loop, short enough that keys do not pile up in Redis.
     pub key_ttl: Option<Duration>,
-    /// Attempts before this job is dead-lettered, overriding the queue's `max_attempts`.
+    /// Attempts before this job is dead-lettered, overriding the queue's `max_attempts`; the
+    /// queue setting's rule applies (1-1000, `homing_core::settings::SETTING_RULES`).
     pub max_attempts: Option<u32>,
     /// A job id chosen by the caller (1–64 bytes) instead of a generated one.
     pub id: Option<String>,

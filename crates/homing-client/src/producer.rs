@@ -54,7 +54,8 @@ impl Producer {
     }
 
     /// Connects with explicit options. Fails on a protocol mismatch; a queue whose first
-    /// worker has not started yet is fine (pushes then fail retryably until it has).
+    /// worker has not started yet is fine (pushes then fail retryably until it has), and so is
+    /// one with a bad stored setting (pushes then fail with [`Error::BadSetting`]).
     pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
         let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
         let client = redis::Client::open(url)?;
@@ -66,8 +67,15 @@ impl Producer {
             .set_number_of_retries(2);
         let mut conn = ConnectionManager::new_with_config(client, config).await?;
         let settings = Arc::new(OnceLock::new());
-        if let Some(s) = scripts::load_settings(&mut conn, &keys).await? {
-            let _ = settings.set(s);
+        match scripts::load_settings(&mut conn, &keys).await {
+            Ok(Some(s)) => {
+                let _ = settings.set(s);
+            }
+            // Like a queue without settings, a bad setting refuses pushes, not the connection:
+            // each push names the field and the fix until an operator repairs it.
+            Ok(None) => {}
+            Err(e) if e.is_bad_setting() => {}
+            Err(e) => return Err(e),
         }
         Ok(Self { conn, keys, settings, replies })
     }
@@ -205,7 +213,11 @@ impl Producer {
     }
 }
 
+/// The job's id, after the options' local checks (the script checks again).
 fn job_id(options: &PushOptions) -> Result<JobId, Error> {
+    if let Some(n) = options.max_attempts {
+        homing_core::settings::check_max_attempts(n)?;
+    }
     match &options.id {
         Some(id) => JobId::parse(id.clone()),
         None => Ok(JobId::new()),

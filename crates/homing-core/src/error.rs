@@ -37,6 +37,16 @@ pub enum Error {
     /// The queue has no settings yet (`HOMING_NO_QUEUE`).
     #[error("{0}")]
     QueueNotInitialised(String),
+    /// A stored queue setting breaks its rule (`HOMING_BAD_SETTING`): every script refuses the
+    /// queue, before writing anything, until `homing queue init --update` replaces the value.
+    /// `message` names the field, the value, the rule and the command that fixes it.
+    #[error("queue setting {message}")]
+    BadSetting {
+        /// The `Q:meta` field, e.g. `max_waiting`.
+        field: String,
+        /// `max_waiting is "abc": must be a whole number from 0 to 10000; fix it with ...`.
+        message: String,
+    },
     /// The queue speaks another protocol version (`HOMING_PROTOCOL`).
     #[error("protocol mismatch: {0}")]
     ProtocolMismatch(String),
@@ -119,6 +129,12 @@ impl Error {
         )
     }
 
+    /// True when a stored queue setting breaks its rule ([`Error::BadSetting`]): no call on
+    /// the queue can succeed until an operator fixes it, and no connection is at fault.
+    pub fn is_bad_setting(&self) -> bool {
+        matches!(self, Error::BadSetting { .. })
+    }
+
     /// True when the Redis connection that produced this error should be replaced.
     pub fn is_connection_error(&self) -> bool {
         matches!(self, Error::Redis(e) if e.is_unrecoverable_error() || e.is_io_error() || e.is_timeout())
@@ -138,6 +154,10 @@ impl From<redis::RedisError> for Error {
             Some("HOMING_BAD_ARG") => Error::InvalidArgument(detail()),
             Some("HOMING_NO_QUEUE") => Error::QueueNotInitialised(detail()),
             Some("HOMING_PROTOCOL") => Error::ProtocolMismatch(detail()),
+            Some("HOMING_BAD_SETTING") => {
+                let message = detail();
+                Error::BadSetting { field: message.split(' ').next().unwrap_or_default().to_string(), message }
+            }
             Some("HOMING_UNKNOWN_WORKER") => Error::UnknownWorker(detail()),
             Some("HOMING_ALIVE") => Error::WorkerAlive(detail()),
             Some("HOMING_NOT_FOUND") => Error::NotFound(detail()),

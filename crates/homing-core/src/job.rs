@@ -3,6 +3,7 @@
 
 use crate::error::{malformed, Error};
 use crate::ids::JobId;
+use crate::settings::SettingRule;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -83,7 +84,11 @@ impl Job {
             enqueued_at_ms: number("t")?.ok_or_else(|| malformed("missing field t"))?,
             reply_to: text("r")?,
             key: text("k")?,
-            max_attempts: number("m")?.map(|m| m.min(u32::MAX as u64) as u32),
+            max_attempts: text("m")?
+                // A per-job max_attempts keeps the queue setting's rule.
+                .map(|m| SettingRule::max_attempts().parse(Some(&m)).map(|n| n as u32))
+                .transpose()
+                .map_err(|problem| malformed(format!("field m: {problem}")))?,
         })
     }
 }
@@ -125,6 +130,19 @@ mod tests {
         let err =
             Job::from_fields(&fields(&[("id", b"j1"), ("s", b""), ("p", b""), ("a", b"0"), ("t", b"1")])).unwrap_err();
         assert!(err.to_string().starts_with("malformed entry: field s: invalid session"));
+        let err = Job::from_fields(&fields(&[
+            ("id", b"j1"),
+            ("s", b"x"),
+            ("p", b""),
+            ("a", b"0"),
+            ("t", b"1"),
+            ("m", b"1e+300"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed entry: field m: max_attempts is \"1e+300\": must be a whole number from 1 to 1000"
+        );
     }
 
     #[test]

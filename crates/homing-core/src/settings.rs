@@ -107,29 +107,109 @@ impl Default for QueueSettings {
     }
 }
 
+/// One numeric setting's rule: the CLI flag that sets it and its range. The same table is
+/// `HOMING_RULES` in `lua/include/settings.lua` (a unit test compares the two), so `queue init`,
+/// every script, ingress's per-envelope `max_attempts` and the client check one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingRule {
+    /// The `Q:meta` field.
+    pub field: &'static str,
+    /// The `homing queue init` flag that sets it (durations for `_ms` fields).
+    pub flag: &'static str,
+    /// The smallest value allowed.
+    pub min: u64,
+    /// The largest value allowed.
+    pub max: u64,
+    /// Whether only whole numbers (decimal digits) are allowed; every setting today is whole.
+    pub whole: bool,
+}
+
+/// Every numeric setting's rule, in `Q:meta` field order. Ranges: `max_attempts` up to 1000 and
+/// `max_waiting` up to 10000 are far past any sane queue yet keep arithmetic exact; `pin_ttl`
+/// up to 30 days; `max_payload` up to 512 MiB (Redis's string limit); backoff, `max_wait` and
+/// `visibility_timeout` up to a day, `visibility_timeout` from 300 ms (leases are renewed every
+/// third of it).
+pub const SETTING_RULES: [SettingRule; 8] = [
+    SettingRule { field: "max_waiting", flag: "--max-waiting", min: 0, max: 10_000, whole: true },
+    SettingRule { field: "pin_ttl_ms", flag: "--pin-ttl", min: 1, max: 2_592_000_000, whole: true },
+    SettingRule { field: "max_attempts", flag: "--max-attempts", min: 1, max: 1000, whole: true },
+    SettingRule { field: "max_payload", flag: "--max-payload", min: 1, max: 536_870_912, whole: true },
+    SettingRule { field: "backoff_base_ms", flag: "--backoff-base", min: 1, max: 86_400_000, whole: true },
+    SettingRule { field: "backoff_max_ms", flag: "--backoff-max", min: 1, max: 86_400_000, whole: true },
+    SettingRule { field: "max_wait_ms", flag: "--max-wait", min: 1, max: 86_400_000, whole: true },
+    SettingRule {
+        field: "visibility_timeout_ms",
+        flag: "--visibility-timeout",
+        min: 300,
+        max: 86_400_000,
+        whole: true,
+    },
+];
+
+/// The words `affinity` may hold (`HOMING_AFFINITY_MODES` in `lua/include/settings.lua`).
+pub const AFFINITY_MODES: [&str; 3] = ["on", "off", "shadow"];
+
+impl SettingRule {
+    /// The rule of a `Q:meta` field; `None` for `affinity` and unknown fields.
+    pub fn of(field: &str) -> Option<&'static SettingRule> {
+        SETTING_RULES.iter().find(|r| r.field == field)
+    }
+
+    /// The `max_attempts` rule, which a per-job override keeps too.
+    pub fn max_attempts() -> &'static SettingRule {
+        Self::of("max_attempts").expect("max_attempts has a rule")
+    }
+
+    /// What a value must be, in words: `a whole number from 0 to 10000`.
+    pub fn words(&self) -> String {
+        let kind = if self.whole { "a whole number" } else { "a number" };
+        format!("{kind} from {} to {}", self.min, self.max)
+    }
+
+    /// The value of `raw` (`None`: absent), or what is wrong with it, worded as the scripts
+    /// word it: `max_waiting is "abc": must be a whole number from 0 to 10000`. A whole number
+    /// is decimal digits only.
+    pub fn parse(&self, raw: Option<&str>) -> Result<u64, String> {
+        let must = format!("must be {}", self.words());
+        let Some(raw) = raw else { return Err(format!("{} is missing: {must}", self.field)) };
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+        let n = if self.whole && !digits { None } else { raw.parse::<f64>().ok() };
+        match n {
+            Some(n) if n >= self.min as f64 && n <= self.max as f64 => Ok(n as u64),
+            _ => Err(format!("{} is \"{raw}\": {must}", self.field)),
+        }
+    }
+
+    /// The command that replaces a bad stored value.
+    pub fn fix(&self) -> String {
+        let value = if self.field.ends_with("_ms") { "<duration>" } else { "<n>" };
+        format!("homing queue init --update {} {value}", self.flag)
+    }
+}
+
+/// A per-job `max_attempts` (push options), checked against the queue setting's rule.
+pub fn check_max_attempts(n: u32) -> Result<u32, Error> {
+    SettingRule::max_attempts().parse(Some(&n.to_string())).map(|_| n).map_err(Error::InvalidArgument)
+}
+
+fn bad_setting(field: &str, problem: String, fix: String) -> Error {
+    Error::BadSetting { field: field.to_string(), message: format!("{problem}; fix it with `{fix}`") }
+}
+
 impl QueueSettings {
-    /// Checks ranges before anything is written; the error names the setting and the fix.
+    /// Checks every value against its rule before anything is written; the error names the
+    /// setting, the value and the rule, worded as the `init` script words it.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: &str| Err(Error::InvalidArgument(m.to_string()));
-        if self.pin_ttl.is_zero() {
-            return bad("pin_ttl must be > 0");
+        let fields = self.to_fields();
+        for (field, value) in &fields {
+            if let Some(rule) = SettingRule::of(field) {
+                rule.parse(Some(value)).map_err(Error::InvalidArgument)?;
+            }
         }
-        if self.max_attempts == 0 {
-            return bad("max_attempts must be >= 1");
+        match backoff_problem(&|f| fields.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone())) {
+            Some(problem) => Err(Error::InvalidArgument(problem)),
+            None => Ok(()),
         }
-        if self.max_payload == 0 || self.max_payload > 512 * 1024 * 1024 {
-            return bad("max_payload must be 1 byte to 512 MiB (Redis's string limit)");
-        }
-        if self.backoff_base.is_zero() || self.backoff_max < self.backoff_base {
-            return bad("backoff_base must be > 0 and backoff_max >= backoff_base");
-        }
-        if self.max_wait.is_zero() {
-            return bad("max_wait must be > 0");
-        }
-        if self.visibility_timeout < Duration::from_millis(300) {
-            return bad("visibility_timeout must be at least 300 ms (workers renew leases every third of it)");
-        }
-        Ok(())
     }
 
     /// The settings as `Q:meta` fields (without `version`).
@@ -147,32 +227,82 @@ impl QueueSettings {
         ]
     }
 
-    /// Parses the fields of `Q:meta`, checking the protocol version first.
+    /// Parses the fields of `Q:meta`, checking the protocol version first and then every field
+    /// against its rule, in field order, as the scripts do: the first bad one is
+    /// [`Error::BadSetting`] with the same text a script's `HOMING_BAD_SETTING` carries.
     pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, Error> {
+        let (settings, mut bad) = Self::from_fields_lenient(fields)?;
+        if bad.is_empty() {
+            return Ok(settings);
+        }
+        Err(bad.swap_remove(0))
+    }
+
+    /// Like [`QueueSettings::from_fields`], but each field that breaks its rule takes its
+    /// default and is reported ([`Error::BadSetting`], in field order), for tools that show or
+    /// repair a damaged queue. A protocol mismatch is still an error.
+    pub fn from_fields_lenient(fields: &HashMap<String, String>) -> Result<(Self, Vec<Error>), Error> {
         let version = fields.get("version").ok_or_else(|| malformed("Q:meta has no version"))?;
         if version != &PROTOCOL_VERSION.to_string() {
             return Err(Error::ProtocolMismatch(format!(
                 "queue speaks protocol {version}, this build speaks {PROTOCOL_VERSION}: upgrade the older side"
             )));
         }
-        fn num<T: std::str::FromStr>(f: &HashMap<String, String>, name: &str) -> Result<T, Error> {
-            let raw = f.get(name).ok_or_else(|| malformed(format!("Q:meta has no {name}")))?;
-            raw.parse().map_err(|_| malformed(format!("Q:meta {name} is not a number: {raw:?}")))
+        let mut s = Self::default();
+        let mut bad = Vec::new();
+        match fields.get("affinity").map(|a| a.parse::<AffinityMode>()) {
+            Some(Ok(mode)) => s.affinity = mode,
+            other => {
+                let what = match other {
+                    Some(_) => format!("affinity is \"{}\"", fields["affinity"]),
+                    None => "affinity is missing".to_string(),
+                };
+                let problem = format!("{what}: must be one of {}", AFFINITY_MODES.join(", "));
+                bad.push(bad_setting(
+                    "affinity",
+                    problem,
+                    "homing queue init --update --affinity <on|off|shadow>".into(),
+                ));
+            }
         }
-        let ms = |name: &str| num::<u64>(fields, name).map(Duration::from_millis);
-        let affinity = fields.get("affinity").ok_or_else(|| malformed("Q:meta has no affinity"))?;
-        Ok(Self {
-            affinity: affinity.parse()?,
-            max_waiting: num(fields, "max_waiting")?,
-            pin_ttl: ms("pin_ttl_ms")?,
-            max_attempts: num(fields, "max_attempts")?,
-            max_payload: num(fields, "max_payload")?,
-            backoff_base: ms("backoff_base_ms")?,
-            backoff_max: ms("backoff_max_ms")?,
-            max_wait: ms("max_wait_ms")?,
-            visibility_timeout: ms("visibility_timeout_ms")?,
-        })
+        for rule in &SETTING_RULES {
+            match rule.parse(fields.get(rule.field).map(String::as_str)) {
+                Ok(n) => s.set(rule.field, n),
+                Err(problem) => bad.push(bad_setting(rule.field, problem, rule.fix())),
+            }
+        }
+        if bad.is_empty() {
+            if let Some(problem) = backoff_problem(&|f| fields.get(f).cloned()) {
+                let rule = SettingRule::of("backoff_max_ms").expect("backoff_max_ms has a rule");
+                bad.push(bad_setting(rule.field, problem, rule.fix()));
+            }
+        }
+        Ok((s, bad))
     }
+
+    /// Sets a numeric field from its `Q:meta` value, already checked against its rule.
+    fn set(&mut self, field: &str, n: u64) {
+        let ms = Duration::from_millis(n);
+        match field {
+            "max_waiting" => self.max_waiting = n as u32,
+            "pin_ttl_ms" => self.pin_ttl = ms,
+            "max_attempts" => self.max_attempts = n as u32,
+            "max_payload" => self.max_payload = n as usize,
+            "backoff_base_ms" => self.backoff_base = ms,
+            "backoff_max_ms" => self.backoff_max = ms,
+            "max_wait_ms" => self.max_wait = ms,
+            "visibility_timeout_ms" => self.visibility_timeout = ms,
+            other => unreachable!("no setting {other}"),
+        }
+    }
+}
+
+/// The one rule between two fields: the backoff cap is not below its base. `get` gives raw
+/// values already checked against their own rules.
+fn backoff_problem(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let (base, max) = (get("backoff_base_ms")?, get("backoff_max_ms")?);
+    let n = |v: &str| v.parse::<u64>().unwrap_or(0);
+    (n(&max) < n(&base)).then(|| format!("backoff_max_ms is \"{max}\": must be at least backoff_base_ms ({base})"))
 }
 
 #[cfg(test)]
@@ -190,10 +320,77 @@ mod tests {
     }
 
     #[test]
-    fn bad_settings_name_the_setting() {
+    fn bad_settings_name_the_setting_and_the_rule() {
         let s = QueueSettings { max_attempts: 0, ..Default::default() };
-        assert_eq!(s.validate().unwrap_err().to_string(), "invalid argument: max_attempts must be >= 1");
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "invalid argument: max_attempts is \"0\": must be a whole number from 1 to 1000"
+        );
+        let s = QueueSettings { backoff_max: Duration::from_millis(10), ..Default::default() };
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "invalid argument: backoff_max_ms is \"10\": must be at least backoff_base_ms (1000)"
+        );
         assert!(QueueSettings::default().validate().is_ok());
         assert!("sideways".parse::<AffinityMode>().is_err());
+        assert!(check_max_attempts(1000).is_ok());
+        assert_eq!(
+            check_max_attempts(1001).unwrap_err().to_string(),
+            "invalid argument: max_attempts is \"1001\": must be a whole number from 1 to 1000"
+        );
+    }
+
+    #[test]
+    fn a_bad_stored_field_names_its_rule_and_fix() {
+        let mut fields: HashMap<String, String> =
+            QueueSettings::default().to_fields().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        fields.insert("version".into(), "1".into());
+        fields.insert("max_waiting".into(), "abc".into());
+        fields.insert("pin_ttl_ms".into(), "1e3".into());
+        fields.remove("affinity");
+        let err = QueueSettings::from_fields(&fields).unwrap_err();
+        assert!(err.is_bad_setting() && !err.is_retryable() && !err.is_connection_error());
+        assert_eq!(
+            err.to_string(),
+            "queue setting affinity is missing: must be one of on, off, shadow; fix it with \
+             `homing queue init --update --affinity <on|off|shadow>`"
+        );
+        let (s, bad) = QueueSettings::from_fields_lenient(&fields).unwrap();
+        assert_eq!(s, QueueSettings::default(), "bad fields take their defaults");
+        let bad: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
+        assert_eq!(bad[1], "queue setting max_waiting is \"abc\": must be a whole number from 0 to 10000; fix it with `homing queue init --update --max-waiting <n>`");
+        assert_eq!(bad[2], "queue setting pin_ttl_ms is \"1e3\": must be a whole number from 1 to 2592000000; fix it with `homing queue init --update --pin-ttl <duration>`");
+        assert_eq!(bad.len(), 3);
+    }
+
+    /// `(field, flag, min, max, whole)` of each line of `HOMING_RULES` in the Lua include.
+    fn lua_rules(lua: &str) -> Vec<(String, String, u64, u64, bool)> {
+        let block = lua.split_once("local HOMING_RULES = {\n").expect("HOMING_RULES in settings.lua").1;
+        let block = block.split_once("\n}").expect("HOMING_RULES closes").0;
+        block
+            .lines()
+            .map(|line| {
+                let inner = line.trim().strip_prefix('{').and_then(|l| l.strip_suffix("},")).expect("{...},");
+                let kv: HashMap<&str, &str> =
+                    inner.split(", ").map(|p| p.split_once(" = ").expect("key = value")).collect();
+                let text = |k: &str| kv[k].trim_matches('\'').to_string();
+                let num = |k: &str| kv[k].parse::<u64>().expect("a plain integer");
+                assert_eq!(kv.len(), 5, "{line}: field, flag, min, max, whole");
+                (text("field"), text("flag"), num("min"), num("max"), kv["whole"] == "true")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_lua_rule_table_equals_the_rust_one() {
+        let lua = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/include/settings.lua"));
+        let rust: Vec<_> =
+            SETTING_RULES.iter().map(|r| (r.field.to_string(), r.flag.to_string(), r.min, r.max, r.whole)).collect();
+        assert_eq!(lua_rules(lua), rust);
+        let modes = lua.split_once("local HOMING_AFFINITY_MODES = {").expect("modes in settings.lua").1;
+        let modes: Vec<&str> = modes.split_once('}').unwrap().0.split(", ").map(|m| m.trim_matches('\'')).collect();
+        assert_eq!(modes, AFFINITY_MODES);
+        let fields: Vec<&str> = QueueSettings::default().to_fields().into_iter().map(|(f, _)| f).skip(1).collect();
+        assert_eq!(fields, SETTING_RULES.map(|r| r.field), "one rule per numeric field, in field order");
     }
 }

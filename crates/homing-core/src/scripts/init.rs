@@ -57,11 +57,33 @@ pub async fn init<C: ConnectionLike>(
 }
 
 /// Reads the stored settings; `None` when the queue has none yet. A stored protocol version
-/// other than this build's is [`Error::ProtocolMismatch`].
+/// other than this build's is [`Error::ProtocolMismatch`]; a field that breaks its rule is
+/// [`Error::BadSetting`], as every script reports it.
 pub async fn load_settings<C: ConnectionLike>(conn: &mut C, keys: &Keys) -> Result<Option<QueueSettings>, Error> {
-    let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(keys.meta()).query_async(conn).await?;
+    let fields = read_meta(conn, keys).await?;
     if fields.is_empty() {
         return Ok(None);
     }
     QueueSettings::from_fields(&fields).map(Some)
+}
+
+/// Reads the stored settings for tools that show or repair a damaged queue: each field that
+/// breaks its rule takes its default and is reported ([`Error::BadSetting`], in field order).
+/// `None` when the queue has no settings yet.
+pub async fn load_settings_lenient<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<Option<(QueueSettings, Vec<Error>)>, Error> {
+    let fields = read_meta(conn, keys).await?;
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    QueueSettings::from_fields_lenient(&fields).map(Some)
+}
+
+/// Every field of `Q:meta` as stored (bytes that are not UTF-8 shown lossily, so a damaged
+/// value can still be named).
+pub async fn read_meta<C: ConnectionLike>(conn: &mut C, keys: &Keys) -> Result<HashMap<String, String>, Error> {
+    let raw: HashMap<String, Vec<u8>> = redis::cmd("HGETALL").arg(keys.meta()).query_async(conn).await?;
+    Ok(raw.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect())
 }

@@ -23,7 +23,7 @@ pub use fetch::{fetch, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, Heartbeat};
 pub use ingress::{ingress, Ingested};
-pub use init::{init, load_settings, InitMode, Initialised};
+pub use init::{init, load_settings, load_settings_lenient, read_meta, InitMode, Initialised};
 pub use lease::lease;
 pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed};
