@@ -51,7 +51,7 @@ pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
     let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
     let producer = Producer::connect_with(global.url(), &global.queue, options)
         .await
-        .with_context(|| format!("cannot connect to {}", global.url()))?;
+        .map_err(|e| crate::connect::explain(e, global))?;
     let push = PushOptions { delay: cmd.delay, key: cmd.key, max_attempts: cmd.max_attempts, ..Default::default() };
     if let Some(timeout) = cmd.wait {
         let output = producer.request_raw_with(&cmd.session, &payload, push, timeout).await?;

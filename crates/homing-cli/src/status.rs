@@ -21,7 +21,11 @@ pub struct StatusCmd {
 #[derive(Serialize)]
 struct Status {
     queue: String,
+    /// `None` when the queue has no settings yet or its affinity is a bad setting.
     affinity: Option<String>,
+    /// Each stored setting that breaks its rule, with the command that fixes it: every script
+    /// refuses the queue until they are fixed.
+    bad_settings: Vec<String>,
     workers: Vec<WorkerStatus>,
     overflow: u64,
     /// Milliseconds since the oldest undelivered overflow entry was added (0 when none).
@@ -60,7 +64,15 @@ pub async fn run(global: &Global, cmd: StatusCmd) -> anyhow::Result<()> {
 async fn read(global: &Global) -> anyhow::Result<Status> {
     let keys = global.keys()?;
     let mut c = connect(global).await?;
-    let settings = homing_core::scripts::load_settings(&mut c, &keys).await?;
+    // A damaged queue still shows what it can, and names what is damaged.
+    let (affinity, bad_settings) = match homing_core::scripts::load_settings_lenient(&mut c, &keys).await? {
+        None => (None, Vec::new()),
+        Some((settings, bad)) => {
+            let affinity_bad =
+                bad.iter().any(|e| matches!(e, homing_core::Error::BadSetting { field, .. } if field == "affinity"));
+            (Some(settings.affinity.to_string()).filter(|_| !affinity_bad), bad.iter().map(|e| e.to_string()).collect())
+        }
+    };
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await?;
     let now = (secs * 1000 + micros / 1000) as i64;
     let workers: Vec<(String, f64)> =
@@ -92,7 +104,8 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
         .collect();
     Ok(Status {
         queue: global.queue.clone(),
-        affinity: settings.map(|s| s.affinity.to_string()),
+        affinity,
+        bad_settings,
         workers,
         overflow: n(0),
         overflow_lag_ms: overflow_lag(&mut c, &keys, now).await.unwrap_or(0),
@@ -125,7 +138,15 @@ async fn overflow_lag(c: &mut redis::aio::MultiplexedConnection, keys: &homing_c
 }
 
 fn print(s: &Status) {
-    println!("queue {}  affinity {}", s.queue, s.affinity.as_deref().unwrap_or("(no settings yet)"));
+    let affinity = match (&s.affinity, s.bad_settings.is_empty()) {
+        (Some(a), _) => a.as_str(),
+        (None, true) => "(no settings yet)",
+        (None, false) => "(bad setting)",
+    };
+    println!("queue {}  affinity {affinity}", s.queue);
+    for bad in &s.bad_settings {
+        println!("  {bad}");
+    }
     println!("  overflow {} (lag {} ms)  delayed {}  dead {}", s.overflow, s.overflow_lag_ms, s.delayed, s.dead);
     println!("  {:<40} {:>8} {:>8} {:>14} {:>14}", "worker", "capacity", "backlog", "heartbeat age", "deadline in");
     for w in &s.workers {
