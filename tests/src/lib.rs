@@ -87,6 +87,31 @@ pub async fn create_groups(c: &mut redis::aio::MultiplexedConnection, streams: &
     }
 }
 
+/// Every job a handler was given, by job id, whole (session, payload bytes, max_attempts), for
+/// tests that check what arrived byte for byte.
+#[derive(Clone, Default)]
+pub struct Deliveries(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, homing_worker::Job>>>);
+
+impl Deliveries {
+    /// A handler that keeps each job it is given and succeeds.
+    pub fn handler(&self) -> impl homing_worker::Handler {
+        let jobs = self.0.clone();
+        move |job: homing_worker::Job| {
+            jobs.lock().unwrap().insert(job.id.to_string(), job);
+            async { Ok::<_, homing_worker::HandlerError>(()) }
+        }
+    }
+
+    /// Waits until `n` distinct jobs arrived, and returns them.
+    pub async fn wait(&self, n: usize) -> std::collections::HashMap<String, homing_worker::Job> {
+        wait_for(&format!("{n} jobs delivered"), Duration::from_secs(15), || {
+            let jobs = self.0.lock().unwrap().clone();
+            async move { (jobs.len() >= n).then_some(jobs) }
+        })
+        .await
+    }
+}
+
 /// A plain multiplexed connection for assertions.
 pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()

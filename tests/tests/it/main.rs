@@ -12,6 +12,7 @@ mod modes;
 mod push_options;
 mod requests;
 mod routing;
+mod settings;
 
 use homing_client::Producer;
 use homing_tests::{fresh_queue, redis_url, Recorder};
