@@ -582,3 +582,68 @@ async fn an_ingress_pass_out_of_memory_takes_nothing_and_loses_nothing() {
     assert_eq!(overflow_ids(&mut c, &keys).await, expected);
     assert!(ingress_list(&mut c, &keys).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lpushed_envelopes_survive_kill_9_of_the_mover_and_a_redis_restart() {
+    use crate::faults::{keys_of, wait_settled, wait_workers, FAST};
+    use homing_tests::{record_file, WorkerProcess};
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = homing_tests::fresh_queue("ingresskill");
+    let keys = keys_of(&queue);
+    let record = record_file("ingresskill");
+    let mut workers: Vec<WorkerProcess> =
+        (0..2).map(|i| WorkerProcess::start(&url, &queue, &format!("i{i}"), &record, FAST)).collect();
+    wait_workers(&url, &keys, 2).await;
+
+    // 600 envelopes, one LPUSH each; those refused while Redis is down are not counted.
+    let pusher = {
+        let (url, key) = (url.clone(), keys.ingress());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut c: Option<redis::aio::MultiplexedConnection> = None;
+            for i in 0..600 {
+                if c.is_none() {
+                    c = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.ok();
+                }
+                let envelope = format!(r#"{{"session":"s{}","payload":"x","id":"e{i}"}}"#, i % 20);
+                let pushed: Option<i64> = match c.as_mut() {
+                    Some(c) => c.lpush(&key, envelope).await.ok(),
+                    None => None,
+                };
+                match pushed {
+                    Some(_) => acked.push(format!("e{i}")),
+                    None => c = None,
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            acked
+        })
+    };
+    // kill -9 whichever worker holds the maintenance lease (the one moving envelopes), twice,
+    // with a Redis restart between.
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if round == 1 {
+            server.restart();
+            continue;
+        }
+        let holder: Option<String> =
+            match redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await {
+                Ok(mut c) => c.get(keys.lease("maintenance")).await.unwrap_or(None),
+                Err(_) => None,
+            };
+        let at = holder.and_then(|h| workers.iter().position(|w| h.starts_with(&format!("{}-", w.name)))).unwrap_or(0);
+        workers.remove(at).kill();
+        workers.push(WorkerProcess::start(&url, &queue, &format!("i{}", round + 2), &record, FAST));
+    }
+    let acked = pusher.await.unwrap();
+    assert!(acked.len() >= 500, "most pushes were acknowledged: {}", acked.len());
+    let completed = wait_settled(&url, &keys, &record, &acked, Duration::from_secs(90)).await;
+    homing_tests::invariants::assert_settled(&url, &keys, &acked, &completed).await;
+    let mut c = conn(&url).await;
+    assert!(ingress_list(&mut c, &keys).await.is_empty(), "nothing is left in Q:ingress");
+    let dead = homing_tests::dead_letters(&url, &keys).await;
+    assert!(dead.iter().all(|d| d["reason"] == "stalled"), "only a job killed too often may be dead: {dead:?}");
+    eprintln!("{} envelopes acknowledged of 600, all completed or dead-lettered", acked.len());
+}

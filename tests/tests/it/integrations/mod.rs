@@ -4,6 +4,7 @@
 
 mod http_app;
 mod metrics;
+mod msgpack;
 mod python;
 
 /// The lane's Python (`HOMING_PYTHON`, a venv with the packages the lane installs).
