@@ -1,51 +1,104 @@
 //! The invariant checker every fault test uses: each pushed job id is in exactly one place
-//! (the delayed set, one inbox, the overflow, the dead stream) or completed, and once the queue
-//! is settled nothing is left queued or pending.
+//! (the ingress list, the delayed set, one inbox, the overflow, the dead stream) or completed,
+//! never both completed and dead; once the queue is settled nothing is queued and no stream
+//! (the overflow and every inbox) holds a pending entry; and every run of a job carries its own
+//! attempt number, below `max_attempts`. A Redis error fails the check: it never reads as empty.
 
 use crate::conn;
+use homing_core::keys::GROUP;
 use homing_core::Keys;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, RedisResult};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Where each job id currently is, by id: `delayed`, `overflow`, `inbox:<worker>`, `dead`.
-pub async fn locate(url: &str, keys: &Keys) -> HashMap<String, Vec<String>> {
-    let mut c = conn(url).await;
-    let mut places: HashMap<String, Vec<String>> = HashMap::new();
-    let mut streams = vec![(keys.overflow(), "overflow".to_string()), (keys.dead(), "dead".to_string())];
-    // Every inbox key, including those of workers no longer listed (an orphan would be a leak).
+/// Where each job id is now, by id: `ingress`, `delayed`, `overflow`, `inbox:<worker>`, `dead`.
+pub type Places = HashMap<String, Vec<String>>;
+
+/// Every stream that can hold a job entry: the overflow and every inbox key, including those
+/// of workers no longer listed (an orphan inbox would be a leak), with their place names.
+async fn job_streams(c: &mut redis::aio::MultiplexedConnection, keys: &Keys) -> RedisResult<Vec<(String, String)>> {
+    let mut streams = vec![(keys.overflow(), "overflow".to_string())];
     let prefix = keys.inbox("");
-    let inboxes: Vec<String> = c.keys(format!("{prefix}*")).await.unwrap();
+    let mut inboxes: Vec<String> = c.keys(format!("{prefix}*")).await?;
+    inboxes.sort();
     for key in inboxes {
         let name = format!("inbox:{}", &key[prefix.len()..]);
         streams.push((key, name));
     }
+    Ok(streams)
+}
+
+/// Where every job is now. Envelopes in the ingress list count by their `id` field; one
+/// without an id is listed under `ingress:<n>` (it gets its id when routed).
+pub async fn locate(url: &str, keys: &Keys) -> RedisResult<Places> {
+    let mut c = conn(url).await;
+    let mut places = Places::new();
+    let mut streams = job_streams(&mut c, keys).await?;
+    streams.push((keys.dead(), "dead".to_string()));
     for (key, place) in streams {
-        let r: redis::streams::StreamRangeReply = c.xrange_all(&key).await.unwrap();
+        let r: redis::streams::StreamRangeReply = c.xrange_all(&key).await?;
         for e in r.ids {
-            let id: String = e.get("id").unwrap_or_default();
+            // A dead letter of a malformed envelope holds no job: it has no id field.
+            let id: Option<String> = e.get("id");
+            let id = id.unwrap_or_else(|| format!("{place}-entry:{}", e.id));
             places.entry(id).or_default().push(place.clone());
         }
     }
     #[derive(Deserialize)]
-    struct Delayed {
-        id: String,
+    struct WithId {
+        id: Option<String>,
     }
-    let members: Vec<Vec<u8>> = c.zrange(keys.delayed(), 0, -1).await.unwrap();
+    let members: Vec<Vec<u8>> = c.zrange(keys.delayed(), 0, -1).await?;
     for m in members {
-        let d: Delayed = rmp_serde::from_slice(&m).expect("a delayed member is a MessagePack map with id");
-        places.entry(d.id).or_default().push("delayed".into());
+        let d: WithId = rmp_serde::from_slice(&m).expect("a delayed member is a MessagePack map");
+        let id = d.id.expect("a delayed member has an id");
+        places.entry(id).or_default().push("delayed".into());
     }
-    places
+    let envelopes: Vec<Vec<u8>> = c.lrange(keys.ingress(), 0, -1).await?;
+    for (n, e) in envelopes.iter().enumerate() {
+        let id = rmp_serde::from_slice::<WithId>(e)
+            .ok()
+            .or_else(|| serde_json::from_slice::<WithId>(e).ok())
+            .and_then(|w| w.id)
+            .unwrap_or_else(|| format!("ingress:{n}"));
+        places.entry(id).or_default().push("ingress".into());
+    }
+    Ok(places)
 }
 
-/// Asserts that every id of `pushed` is completed (in `completed`) or dead-lettered, that
-/// nothing else is queued or pending, and that no id is in two places.
+/// How many entries each job stream has pending (delivered, not acknowledged), by place, from
+/// the summary form of `XPENDING` (no `COUNT` that could hide entries). Streams without
+/// pending entries are left out.
+pub async fn pending(url: &str, keys: &Keys) -> RedisResult<HashMap<String, u64>> {
+    let mut c = conn(url).await;
+    let mut out = HashMap::new();
+    for (key, place) in job_streams(&mut c, keys).await? {
+        let exists: bool = c.exists(&key).await?;
+        if !exists {
+            continue;
+        }
+        // Every job stream is created with its group; a stream without one is an error here.
+        let summary: redis::Value = redis::cmd("XPENDING").arg(&key).arg(GROUP).query_async(&mut c).await?;
+        let count = match &summary {
+            redis::Value::Array(items) if !items.is_empty() => redis::from_redis_value_ref::<u64>(&items[0])?,
+            other => panic!("XPENDING {key} {GROUP} answered {other:?}"),
+        };
+        if count > 0 {
+            out.insert(place, count);
+        }
+    }
+    Ok(out)
+}
+
+/// Asserts that every id of `pushed` is completed (in `completed`) or dead-lettered, never
+/// both; that nothing is queued (ingress, delayed, an inbox, the overflow) or pending in any
+/// stream; and that no id is in two places.
 pub async fn assert_settled(url: &str, keys: &Keys, pushed: &[String], completed: &HashSet<String>) {
-    let places = locate(url, keys).await;
+    let places = locate(url, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
     for (id, at) in &places {
         assert_eq!(at.len(), 1, "job {id} is in {at:?}");
         assert_eq!(at[0], "dead", "job {id} is still queued in {}", at[0]);
+        assert!(!completed.contains(id), "job {id} both completed and dead-lettered");
     }
     let lost: Vec<&String> = pushed.iter().filter(|id| !completed.contains(*id) && !places.contains_key(*id)).collect();
     assert!(
@@ -54,20 +107,75 @@ pub async fn assert_settled(url: &str, keys: &Keys, pushed: &[String], completed
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    let mut c = conn(url).await;
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg(keys.overflow())
-        .arg("homing")
-        .arg("-")
-        .arg("+")
-        .arg(10)
-        .query_async(&mut c)
-        .await
-        .unwrap_or_default();
-    assert!(pending.is_empty(), "overflow entries still pending: {pending:?}");
+    let pending = pending(url, keys).await.unwrap_or_else(|e| panic!("reading pending entries: {e}"));
+    assert!(pending.is_empty(), "entries still pending, by stream: {pending:?}");
 }
 
-/// Whether the queue holds nothing queued: no inbox or overflow entry, nothing delayed.
+/// Whether the queue holds nothing queued: no envelope, inbox or overflow entry, nothing
+/// delayed. Panics on a Redis error rather than answer either way.
 pub async fn is_drained(url: &str, keys: &Keys) -> bool {
-    locate(url, keys).await.values().all(|at| at.iter().all(|p| p == "dead"))
+    let places = locate(url, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
+    places.values().all(|at| at.iter().all(|p| p == "dead"))
+}
+
+/// What a run history may look like between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gaps {
+    /// Each job's runs are attempts 0, 1, 2, ... with none missing: nothing was taken from a
+    /// worker between its delivery and the handler's start (no kill, no freeze).
+    None,
+    /// A worker killed or frozen after a delivery but before its handler started leaves that
+    /// attempt unrecorded (a delivered job moves one attempt later): numbers may skip.
+    AfterKills,
+}
+
+/// The attempt numbers each job ran with: `starts` every handler start, `finishes` every
+/// handler end, by job id.
+#[derive(Clone, Debug, Default)]
+pub struct Attempts {
+    /// Attempts each job started with, in the order seen.
+    pub starts: HashMap<String, Vec<u32>>,
+    /// Attempts each job finished with (the handler returned), in the order seen.
+    pub finishes: HashMap<String, Vec<u32>>,
+}
+
+impl Attempts {
+    /// From a `record` handler's files: `<record>.starts` and `<record>`.
+    pub fn from_record(record: &std::path::Path) -> Self {
+        let attempts = |runs: HashMap<String, Vec<crate::processes::Finished>>| {
+            runs.into_iter().map(|(id, r)| (id, r.into_iter().map(|f| f.attempt).collect())).collect()
+        };
+        Self { starts: attempts(crate::read_starts(record)), finishes: attempts(crate::read_record(record)) }
+    }
+
+    /// From an in-process [`crate::Recorder`] (which sees starts only).
+    pub fn from_recorder(rec: &crate::Recorder) -> Self {
+        let mut starts: HashMap<String, Vec<u32>> = HashMap::new();
+        for run in rec.runs() {
+            starts.entry(run.job).or_default().push(run.attempt);
+        }
+        Self { starts, finishes: HashMap::new() }
+    }
+
+    /// Asserts: no two runs of a job share an attempt number; every attempt is below
+    /// `max_attempts`; with [`Gaps::None`] the attempts of each job are 0..n exactly; a job
+    /// finished only with an attempt it started with.
+    pub fn check(&self, max_attempts: u32, gaps: Gaps) {
+        for (id, runs) in &self.starts {
+            let distinct: BTreeSet<u32> = runs.iter().copied().collect();
+            assert_eq!(distinct.len(), runs.len(), "job {id} ran twice with one attempt number: {runs:?}");
+            let last = *distinct.last().expect("a start");
+            assert!(last < max_attempts, "job {id} ran at attempt {last}, max_attempts is {max_attempts}: {runs:?}");
+            if gaps == Gaps::None {
+                let expected: BTreeSet<u32> = (0..runs.len() as u32).collect();
+                assert_eq!(distinct, expected, "job {id}'s attempts are not 0, 1, 2, ...: {runs:?}");
+            }
+        }
+        for (id, done) in &self.finishes {
+            let started = self.starts.get(id).cloned().unwrap_or_default();
+            for a in done {
+                assert!(started.contains(a), "job {id} finished attempt {a} it never started: {started:?}");
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod invariants;
+pub mod metrics_text;
 pub mod processes;
 pub mod recorder;
 pub mod server;

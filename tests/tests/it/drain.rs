@@ -3,7 +3,7 @@
 
 use crate::faults::{keys_of, live_workers, wait_settled, wait_workers, FAST};
 use homing_client::Producer;
-use homing_tests::invariants::assert_settled;
+use homing_tests::invariants::{assert_settled, Attempts, Gaps};
 use homing_tests::{conn, fresh_queue, read_record, read_starts, record_file, redis_url, wait_for, WorkerProcess};
 use redis::AsyncCommands;
 use std::time::{Duration, Instant};
@@ -67,6 +67,7 @@ async fn sigterm_with_a_long_job_in_flight_keeps_the_worker_alive_until_it_finis
     let done = read_record(&record);
     assert_eq!(done[&long].iter().map(|f| (f.worker.as_str(), f.attempt)).collect::<Vec<_>>(), [("da", 0)]);
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::None);
     assert!(!live_workers(&url, &keys).await.contains(&a_id), "the drained worker left Q:workers");
     b.signal("TERM");
     assert_eq!(b.wait_code(Duration::from_secs(15)), Some(0));
@@ -111,6 +112,7 @@ async fn past_shutdown_grace_the_unfinished_job_is_handed_back_and_runs_elsewher
     let done = read_record(&record);
     assert_eq!(done[&job].iter().map(|f| f.worker.as_str()).collect::<Vec<_>>(), ["cb"], "the cancelled run never finished");
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::None);
     drop(b);
 }
 
@@ -175,6 +177,7 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
         }
     }
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::None);
     drop((a, b));
 }
 
@@ -216,11 +219,12 @@ async fn a_rolling_restart_of_three_workers_runs_every_job_exactly_once() {
         assert_eq!(starts[id][0].attempt, 0);
     }
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::None);
 }
 
 #[tokio::test]
 async fn no_worker_reaps_itself_even_when_its_own_deadline_has_passed() {
-    let (url, queue, producer) = crate::setup("selfreap").await;
+    let (url, _queue, producer) = crate::setup("selfreap").await;
     let keys = producer.keys().clone();
     let mut c = conn(&url).await;
     homing_core::scripts::init(&mut c, &keys, homing_core::scripts::InitMode::Create, &Default::default())

@@ -5,9 +5,9 @@
 use crate::{config_with, setup};
 use homing_client::Producer;
 use homing_core::{Keys, QueueName, QueueSettings};
-use homing_tests::invariants::{assert_settled, is_drained};
+use homing_tests::invariants::{assert_settled, is_drained, Attempts, Gaps};
 use homing_tests::{
-    conn, fresh_queue, read_record, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess,
+    conn, fresh_queue, read_record, read_starts, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess,
 };
 use homing_worker::{HandlerError, Job};
 use redis::AsyncCommands;
@@ -107,10 +107,12 @@ async fn killing_workers_at_random_under_load_loses_no_job() {
                 live_workers(&url, &keys).await.iter().all(|w| !w.starts_with(&name)).then_some(())
             })
             .await;
-            eprintln!(
-                "reaped {:?} after kill -9 (liveness_ttl 500 ms, heartbeat 100 ms, tick 50 ms)",
-                killed_at.elapsed()
-            );
+            // Its deadline was liveness_ttl (500 ms) after its last heartbeat, which came at
+            // most one heartbeat_interval (100 ms) before the kill: not reaped before 400 ms,
+            // and within 2 x liveness_ttl + 1 s.
+            let reaped_after = killed_at.elapsed();
+            assert!(reaped_after >= Duration::from_millis(400), "reaped {reaped_after:?} after kill -9, before its deadline");
+            assert!(reaped_after <= Duration::from_secs(2), "reaped {reaped_after:?} after kill -9");
         }
         workers.push(WorkerProcess::start(&url, &queue, &format!("k{}", round + 3), &record, FAST));
     }
@@ -118,6 +120,7 @@ async fn killing_workers_at_random_under_load_loses_no_job() {
     assert_eq!(pushed.len(), 2000);
     let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(90)).await;
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::AfterKills);
     for (id, reason) in dead_ids(&url, &keys).await {
         assert_eq!(reason, "stalled", "job {id}: only a job killed max_attempts times may be dead");
     }
@@ -188,12 +191,24 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
         holder.filter(|h| h.starts_with("fb-"))
     })
     .await;
+    // The holder renewed its 1 s lease at most one tick (50 ms) before the freeze: the lease
+    // passes when it expires, not before, and within 2 x 1 s + 1 s.
     let lease_taken = frozen_at.elapsed();
+    assert!(lease_taken >= Duration::from_millis(950), "lease passed {lease_taken:?} after the freeze, before it expired");
+    assert!(lease_taken <= Duration::from_secs(3), "lease passed {lease_taken:?} after the freeze");
+    wait_for("the slow job to start on fb", Duration::from_secs(10), || async {
+        read_starts(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())
+    })
+    .await;
+    // The frozen worker renewed the job's lease at most visibility_timeout / 3 before the
+    // freeze, so it is not reclaimed before 2/3 s; and it starts on fb within 2 x 1 s + 1 s.
+    let moved_after = frozen_at.elapsed();
+    assert!(moved_after >= Duration::from_millis(666), "reclaimed {moved_after:?} after the freeze, before visibility_timeout");
+    assert!(moved_after <= Duration::from_secs(3), "reclaimed {moved_after:?} after the freeze");
     let rerun = wait_for("the slow job to finish on fb", Duration::from_secs(20), || async {
         read_record(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())
     })
     .await;
-    let moved_after = frozen_at.elapsed();
     assert_eq!(rerun.attempt, 1, "a reclaimed job runs one attempt later");
     let b_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("fb-")).unwrap();
     let pin: Option<String> = conn(&url).await.get(keys.pin("s1")).await.unwrap();
@@ -216,7 +231,7 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
         &read_record(&record).into_keys().collect(),
     )
     .await;
-    eprintln!("lease taken over {lease_taken:?} after the freeze (lease 1 s); job finished on fb {moved_after:?} after it (visibility_timeout 1 s, then a 3 s run)");
+    Attempts::from_record(&record).check(5, Gaps::AfterKills);
     drop(b);
 }
 
@@ -292,6 +307,7 @@ async fn behind_a_slow_owner_a_job_moves_after_max_wait() {
     .await;
     let pushed_at = Instant::now();
     let next = producer.push_raw("s", b"next").await.unwrap();
+    let queued_at = Instant::now();
     assert_eq!(next.route, homing_client::Route::Hit, "queued behind the busy owner");
     let run = wait_for("the waiting job to run elsewhere", Duration::from_secs(10), || {
         let runs = rec.runs_of(next.id.as_str());
@@ -303,7 +319,9 @@ async fn behind_a_slow_owner_a_job_moves_after_max_wait() {
     assert!(run.at < long_run.at + Duration::from_secs(3), "started before the owner could have taken it");
     let pin: Option<String> = conn(&url).await.get(keys.pin("s")).await.unwrap();
     assert!(pin.is_some_and(|p| p.starts_with(&format!("{owner}-"))), "the slow owner keeps its pin");
-    eprintln!("waited {:?} behind the slow owner (max_wait 300 ms)", run.at - pushed_at);
+    // Not before max_wait (300 ms), and within 2 x max_wait + 1 s.
+    assert!(run.at - pushed_at >= Duration::from_millis(300), "moved after {:?}, before max_wait", run.at - pushed_at);
+    assert!(run.at - queued_at <= Duration::from_millis(1600), "moved after {:?}", run.at - queued_at);
     a.stop();
     b.stop();
 }
@@ -329,6 +347,7 @@ async fn sigterm_under_load_loses_no_job_and_the_worker_leaves() {
     assert!(live.iter().all(|w| !w.starts_with("ta-")), "ta left Q:workers: {live:?}");
     let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(60)).await;
     assert_settled(&url, &keys, &pushed, &completed).await;
+    Attempts::from_record(&record).check(5, Gaps::None);
     assert!(dead_ids(&url, &keys).await.is_empty());
     drop(b);
 }
