@@ -102,3 +102,33 @@ async fn batch_limits_out_of_range_are_refused_before_any_write() {
     let err = scripts::replay(&mut c, &keys, "1-1").await.unwrap_err();
     assert!(matches!(err, homing_core::Error::NotFound(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_malformed_delayed_member_is_dead_lettered_and_the_pass_goes_on() {
+    let url = redis_url();
+    let queue = homing_core::QueueName::new(fresh_queue("baddelayed")).unwrap();
+    let keys = homing_core::Keys::with_default_prefix(&queue);
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    // Written by something other than Homing: not MessagePack, and a map without a session.
+    let good = rmp_serde::to_vec_named(&serde_json::json!({"id": "good", "s": "s", "p": "x", "a": 0, "t": 1})).unwrap();
+    let no_session = rmp_serde::to_vec_named(&serde_json::json!({"id": "nos", "p": "x"})).unwrap();
+    for member in [b"\xc1 not msgpack".to_vec(), no_session, good] {
+        let _: i64 = c.zadd(keys.delayed(), member, 1).await.unwrap();
+    }
+    assert_eq!(scripts::promote(&mut c, &keys, 10).await.unwrap(), 3);
+    let dead = homing_tests::dead_letters(&url, &keys).await;
+    assert_eq!(dead.len(), 2);
+    for d in &dead {
+        assert_eq!(
+            (d["reason"].as_str(), d["error"].as_str()),
+            ("malformed", "delayed member is not a MessagePack map with id, s and p")
+        );
+    }
+    assert!(dead.iter().any(|d| d["member"] == "\u{fffd} not msgpack"), "the raw member is kept: {dead:?}");
+    let routed: redis::streams::StreamRangeReply = c.xrange_all(keys.overflow()).await.unwrap();
+    assert_eq!(routed.ids.len(), 1);
+    assert_eq!(routed.ids[0].get::<String>("id").as_deref(), Some("good"));
+    let left: u64 = c.zcard(keys.delayed()).await.unwrap();
+    assert_eq!(left, 0);
+}
