@@ -9,6 +9,7 @@ mod ingress;
 #[cfg(feature = "integrations")]
 mod integrations;
 mod modes;
+mod proofs_recovery;
 mod push_options;
 mod requests;
 mod routing;
