@@ -41,7 +41,9 @@ end
 local function decode(raw)
   local env, why = homing_msgpack_decode(raw)
   if type(env) == 'table' then return env end
-  if why and looks_like_map(raw) then return nil, 'envelope is a MessagePack map that cannot be read: ' .. why end
+  if why and looks_like_map(raw) then
+    return nil, 'envelope is a MessagePack map that cannot be read: ' .. why
+  end
   local ok, json = pcall(cjson.decode, raw)
   if ok and type(json) == 'table' then
     -- JSON null means absent, as a MessagePack nil does.

@@ -28,7 +28,8 @@ local given, flat = {}, {}
 for i = 1, #settings, 2 do
   local field, value = settings[i], settings[i + 1]
   if type(value) == 'number' then value = tostring(value) end
-  if type(field) ~= 'string' or type(value) ~= 'string' or (field ~= 'affinity' and not HOMING_RULE[field]) then
+  local known = field == 'affinity' or HOMING_RULE[field] ~= nil
+  if type(field) ~= 'string' or type(value) ~= 'string' or not known then
     return redis.error_reply('HOMING_BAD_ARG settings field ' .. tostring(field) ..
       ' is not a queue setting with a string value')
   end
@@ -58,7 +59,8 @@ if not cfg then
   local from_args = write and (given[field] ~= nil or stored[field] == nil or
     (field == 'backoff_max_ms' and given.backoff_base_ms ~= nil))
   if from_args then return redis.error_reply('HOMING_BAD_ARG ' .. problem) end
-  return redis.error_reply('HOMING_BAD_SETTING ' .. problem .. '; fix it with `' .. homing_setting_fix(field) .. '`')
+  return redis.error_reply('HOMING_BAD_SETTING ' .. problem .. '; fix it with `' ..
+    homing_setting_fix(field) .. '`')
 end
 
 local created = 0

@@ -22,17 +22,17 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', '(' .. now, 'LIMIT', 0,
 local jobs = {}
 for i, member in ipairs(due) do
   local job = homing_msgpack_decode(member)
-  if type(job) == 'table' and type(job.id) == 'string' and type(job.s) == 'string' and type(job.p) == 'string' then
-    jobs[i] = job
-  end
+  local is_job = type(job) == 'table' and type(job.id) == 'string' and type(job.s) == 'string'
+  if is_job and type(job.p) == 'string' then jobs[i] = job end
 end
 for i, member in ipairs(due) do
   redis.call('ZREM', delayed, member)
   if jobs[i] then
     homing_route(Q, cfg, now, jobs[i].s, homing_fields_from_map(jobs[i]))
   else
-    redis.call('XADD', Q .. ':dead', '*', 'reason', 'malformed', 'error',
-      'delayed member is not a MessagePack map with id, s and p', 'failed_at', tostring(now), 'member', member)
+    redis.call('XADD', Q .. ':dead', '*', 'reason', 'malformed',
+      'error', 'delayed member is not a MessagePack map with id, s and p',
+      'failed_at', tostring(now), 'member', member)
   end
 end
 return #due

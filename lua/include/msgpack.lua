@@ -17,7 +17,9 @@ end
 
 -- Fails unless `n` bytes are left at `pos`.
 local function homing_msgpack_need(raw, pos, n)
-  if pos + n - 1 > #raw then homing_msgpack_fail('ends early at byte ' .. pos .. ' (' .. n .. ' needed)') end
+  if pos + n - 1 > #raw then
+    homing_msgpack_fail('ends early at byte ' .. pos .. ' (' .. n .. ' needed)')
+  end
 end
 
 -- A fixed-width number (a `struct` format such as '>I2', '>i8', '>d') and the next position.
@@ -102,8 +104,8 @@ homing_msgpack_value = function(raw, pos, depth)
   return homing_msgpack_bytes(raw, pos, n)
 end
 
--- The one value `raw` holds, or nil and why not (`ends early at byte 7 (4 needed)`); a lone nil decodes
--- to nil with no reason.
+-- The one value `raw` holds, or nil and why not (`ends early at byte 7 (4 needed)`); a lone
+-- nil decodes to nil with no reason.
 local function homing_msgpack_decode(raw)
   local ok, value, pos = pcall(homing_msgpack_value, raw, 1, 0)
   if not ok then
