@@ -10,6 +10,7 @@ mod ingress;
 mod integrations;
 mod modes;
 mod proofs_recovery;
+mod proofs_routing;
 mod push_options;
 mod requests;
 mod routing;
