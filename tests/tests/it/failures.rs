@@ -35,6 +35,9 @@ async fn retries_back_off_longer_each_time_then_dead_letter_with_the_error() {
         let gap = runs[n + 1].at - runs[n].at;
         let floor = Duration::from_millis(100 << n);
         assert!(gap >= floor, "retry {} came after {gap:?}, before its backoff floor {floor:?}", n + 1);
+        // At most the whole backoff (base * 2^n) after the failure: 2x that + 1 s.
+        let ceiling = Duration::from_millis(2 * (200 << n) + 1000);
+        assert!(gap <= ceiling, "retry {} came after {gap:?}", n + 1);
     }
     let dead = wait_dead_letters(&url, producer.keys(), 1).await;
     let fields = &dead[0];
@@ -118,5 +121,50 @@ async fn a_malformed_entry_is_dead_lettered_and_the_worker_goes_on() {
     })
     .await;
     assert!(rec.runs_of("bad-1").is_empty(), "the handler never saw the malformed entry");
+    w.stop();
+}
+
+#[tokio::test]
+async fn a_job_past_job_timeout_is_cancelled_and_retried_then_dead_lettered_with_the_reason() {
+    let (url, queue, producer) = setup("jobtimeout").await;
+    let rec = Recorder::default();
+    // Handler runs that ended, by how: "returned" or "cancelled" (dropped before returning).
+    let ends = std::sync::Arc::new(std::sync::Mutex::new(Vec::<&'static str>::new()));
+    struct End(std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>, bool);
+    impl Drop for End {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(if self.1 { "returned" } else { "cancelled" });
+        }
+    }
+    let (r, e) = (rec.clone(), ends.clone());
+    let config = homing_worker::WorkerConfig {
+        job_timeout: Duration::from_millis(200),
+        ..config_with(&url, &queue, "a", fast_backoff(2))
+    };
+    let w = TestWorker::start(config, move |job: Job| {
+        r.record("a", &job);
+        let end = End(e.clone(), false);
+        async move {
+            let mut end = end;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            end.1 = true;
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let receipt = producer.push("s", "x").await.unwrap();
+    let dead = wait_dead_letters(&url, producer.keys(), 1).await;
+    assert_eq!(
+        (dead[0]["id"].as_str(), dead[0]["reason"].as_str(), dead[0]["error"].as_str(), dead[0]["a"].as_str()),
+        (receipt.id.as_str(), "max_attempts", "job_timeout of 200ms passed; the handler was cancelled", "1")
+    );
+    let runs = rec.runs_of(receipt.id.as_str());
+    assert_eq!(runs.iter().map(|r| r.attempt).collect::<Vec<_>>(), [0, 1], "retried once, then dead");
+    assert!(runs[1].at - runs[0].at >= Duration::from_millis(200), "the first run was given its job_timeout");
+    wait_for("both runs to be dropped", Duration::from_secs(5), || {
+        let ends = ends.lock().unwrap().clone();
+        async move { (ends.len() == 2).then_some(()) }
+    })
+    .await;
+    assert_eq!(*ends.lock().unwrap(), ["cancelled", "cancelled"]);
     w.stop();
 }
