@@ -9,6 +9,7 @@ mod ingress;
 #[cfg(feature = "integrations")]
 mod integrations;
 mod modes;
+mod proofs_cli;
 mod proofs_recovery;
 mod proofs_routing;
 mod push_options;
