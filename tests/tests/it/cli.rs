@@ -30,15 +30,17 @@ pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_serves_pushes_and_leaves_on_sigterm() {
     let url = redis_url();
     let queue = fresh_queue("cli");
     let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    // Echoes its payload; `sleep:<s>` sleeps first; `fatal:<text>` exits 65 with the text.
+    let script = r#"p=$(cat); case "$p" in fatal:*) printf '%s' "${p#fatal:}" >&2; exit 65;; sleep:*) sleep "${p#sleep:}";; esac; printf '%s' "$p""#;
     let mut worker = homing(&url, &queue);
     worker
         .args(["worker", "--name", "cli-w", "--heartbeat-interval", "100ms", "--liveness-ttl", "500ms"])
-        .args(["--idle-block", "200ms", "echo"])
+        .args(["--idle-block", "200ms", "exec", "--", "sh", "-c", script])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = worker.spawn().unwrap();
@@ -68,13 +70,33 @@ async fn a_worker_process_serves_pushes_and_leaves_on_sigterm() {
     fatal.args(["push", "s1", "fatal:no good", "--wait", "10s"]);
     let out = run(fatal, None).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("failed: fatal: no good"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("failed: fatal: \"sh\" exited with 65: no good"), "{}", text(&out.stderr));
 
+    // SIGTERM while a job runs: the worker drains (capacity 0, still listed), finishes the
+    // job, whose result reaches the waiting producer, then leaves and exits 0.
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let busy = tokio::spawn(async move {
+        producer.request_raw_with("s2", b"sleep:1.5", Default::default(), Duration::from_secs(20)).await
+    });
+    wait_for("the worker to start the long job", Duration::from_secs(10), || async {
+        let p: redis::streams::StreamPendingReply = conn(&url).await.xpending(keys.overflow(), "homing").await.unwrap();
+        (p.count() == 1).then_some(())
+    })
+    .await;
     let pid = child.id().unwrap().to_string();
     let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
+    let capacity = wait_for("the draining worker's capacity 0", Duration::from_secs(5), || async {
+        let cap: Option<String> = conn(&url).await.hget(keys.capacity(), &id).await.unwrap();
+        cap.filter(|c| c == "0")
+    })
+    .await;
+    assert_eq!(capacity, "0");
+    let listed: Vec<String> = conn(&url).await.zrange(&workers, 0, -1).await.unwrap();
+    assert_eq!(listed, [id.clone()], "listed while its job runs");
+    assert_eq!(busy.await.unwrap().unwrap(), b"sleep:1.5", "the job in flight finished on the draining worker");
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("worker exits").unwrap();
-    assert!(status.success(), "worker exit status {status}");
+    assert_eq!(status.code(), Some(0), "a drained worker exits 0");
     let left: u64 = conn(&url).await.zcard(&workers).await.unwrap();
     assert_eq!(left, 0, "the worker left Q:workers");
 }

@@ -53,7 +53,7 @@ async fn msgpack_and_json_envelopes_are_routed_and_bad_ones_dead_lettered() {
 }
 
 #[tokio::test]
-async fn ingress_latency_from_lpush_to_handler_start() {
+async fn every_envelope_starts_within_a_second_of_its_lpush() {
     let (url, queue, producer) = setup("ingresslat").await;
     let keys = producer.keys().clone();
     let rec = Recorder::default();
@@ -71,7 +71,8 @@ async fn ingress_latency_from_lpush_to_handler_start() {
     let mut lat: Vec<Duration> = runs.iter().map(|r| r.at - sent[&r.job]).collect();
     lat.sort();
     assert_eq!(lat.len(), 200);
-    eprintln!("ingress LPUSH -> handler start: p50 {:?}, p99 {:?}, max {:?}", lat[99], lat[197], lat[199]);
+    // Routed within milliseconds (the lease holder pops every 5 ms); bounded generously here.
+    assert!(lat[199] <= Duration::from_secs(1), "an envelope waited {:?} from LPUSH to its start", lat[199]);
     w.stop();
 }
 
