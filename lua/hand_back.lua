@@ -15,7 +15,7 @@
   ARGV[2] phase                  `drain` or `leave`
   Returns: the number of entries moved to the overflow
   Errors:  HOMING_BAD_ARG    unknown phase
-           HOMING_NO_QUEUE, HOMING_PROTOCOL
+           HOMING_NO_QUEUE, HOMING_PROTOCOL, HOMING_BAD_SETTING
 ]]
 local worker, phase = ARGV[1], ARGV[2]
 local cfg = homing_settings(KEYS[1])

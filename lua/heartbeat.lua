@@ -10,14 +10,14 @@
   Returns: {known 0|1, deadline_ms}: known is 0 when the worker was not registered (first
            start, or it was reaped while it could not heartbeat) and has been registered now
   Errors:  HOMING_BAD_ARG    liveness_ttl_ms or capacity out of range
-           HOMING_NO_QUEUE, HOMING_PROTOCOL
+           HOMING_NO_QUEUE, HOMING_PROTOCOL, HOMING_BAD_SETTING
 ]]
 local worker, ttl, capacity = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 homing_settings(KEYS[1])
-if not ttl or ttl < 1 then
-  return redis.error_reply('HOMING_BAD_ARG liveness_ttl_ms must be >= 1')
+if not ttl or ttl < 1 or ttl % 1 ~= 0 then
+  return redis.error_reply('HOMING_BAD_ARG liveness_ttl_ms must be a whole number >= 1')
 end
-if not capacity or capacity < 0 then
+if not capacity or capacity < 0 or capacity % 1 ~= 0 then
   return redis.error_reply('HOMING_BAD_ARG capacity must be a whole number >= 0')
 end
 

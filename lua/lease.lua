@@ -8,8 +8,8 @@
   Errors:  HOMING_BAD_ARG    ttl_ms out of range
 ]]
 local worker, ttl = ARGV[1], tonumber(ARGV[2])
-if not ttl or ttl < 1 then
-  return redis.error_reply('HOMING_BAD_ARG ttl_ms must be >= 1')
+if not ttl or ttl < 1 or ttl % 1 ~= 0 then
+  return redis.error_reply('HOMING_BAD_ARG ttl_ms must be a whole number >= 1')
 end
 local holder = redis.call('GET', KEYS[1])
 if holder == worker then

@@ -19,7 +19,7 @@
   Errors:  HOMING_BAD_ARG    limit out of range
            HOMING_UNKNOWN_WORKER  the given worker is not in Q:workers
            HOMING_ALIVE      the given worker heartbeated within liveness_ttl and force is 0
-           HOMING_NO_QUEUE, HOMING_PROTOCOL
+           HOMING_NO_QUEUE, HOMING_PROTOCOL, HOMING_BAD_SETTING
 ]]
 local target, force, reaper = ARGV[2], ARGV[3] == '1', ARGV[4]
 local cfg = homing_settings(KEYS[1])
@@ -48,35 +48,47 @@ else
   end
   dead = target
   err = 'worker ' .. dead .. ' was forgotten with the job in flight'
+end
+
+-- Read everything first, then write: a script error must leave Redis as it was.
+local inbox = Q .. ':inbox:' .. dead
+local inbox_entries, delivered, inbox_more = {}, {}, false
+if redis.call('EXISTS', inbox) == 1 then
+  for _, p in ipairs(redis.call('XPENDING', inbox, GROUP, '-', '+', limit)) do delivered[p[1]] = true end
+  inbox_entries = redis.call('XRANGE', inbox, '-', '+', 'COUNT', limit)
+  inbox_more = redis.call('XLEN', inbox) > #inbox_entries
+end
+local overflow_pending, overflow_entries = {}, {}
+if not inbox_more and redis.call('EXISTS', KEYS[4]) == 1 then
+  overflow_pending = redis.call('XPENDING', KEYS[4], GROUP, '-', '+', limit, dead)
+  for i, p in ipairs(overflow_pending) do
+    local flat, job = homing_read_entry(KEYS[4], p[1])
+    overflow_entries[i] = {p[1], flat, job}
+  end
+end
+
+if target ~= '' then
   -- Deadline 0: dead to the route from here on, so nothing is routed back to its inbox.
   redis.call('ZADD', KEYS[2], 0, dead)
 end
 local moved = 0
+for _, e in ipairs(inbox_entries) do
+  homing_ack(inbox, e[1])
+  homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'stalled', err, dead, delivered[e[1]] == true)
+  moved = moved + 1
+end
+if inbox_more then return {dead, moved, 0} end
+redis.call('DEL', inbox)
 
-local inbox = Q .. ':inbox:' .. dead
-if redis.call('EXISTS', inbox) == 1 then
-  local delivered = {}
-  for _, p in ipairs(redis.call('XPENDING', inbox, GROUP, '-', '+', limit)) do delivered[p[1]] = true end
-  for _, e in ipairs(redis.call('XRANGE', inbox, '-', '+', 'COUNT', limit)) do
-    homing_ack(inbox, e[1])
-    homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'stalled', err, dead, delivered[e[1]] == true)
+for _, e in ipairs(overflow_entries) do
+  homing_ack(KEYS[4], e[1])
+  if e[2] then
+    homing_requeue(Q, cfg, now, e[2], e[3], 'stalled', err, dead, true)
     moved = moved + 1
   end
-  if redis.call('XLEN', inbox) > 0 then return {dead, moved, 0} end
-  redis.call('DEL', inbox)
 end
-
+if #overflow_pending == limit then return {dead, moved, 0} end
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  local pending = redis.call('XPENDING', KEYS[4], GROUP, '-', '+', limit, dead)
-  for _, p in ipairs(pending) do
-    local flat, job = homing_read_entry(KEYS[4], p[1])
-    homing_ack(KEYS[4], p[1])
-    if flat then
-      homing_requeue(Q, cfg, now, flat, job, 'stalled', err, dead, true)
-      moved = moved + 1
-    end
-  end
-  if #pending == limit then return {dead, moved, 0} end
   redis.call('XGROUP', 'DELCONSUMER', KEYS[4], GROUP, dead)
 end
 redis.call('ZREM', KEYS[2], dead)

@@ -2,7 +2,7 @@
   steal: the bounded wait for a warm worker. Entries of one inbox that are not yet delivered and
   were added more than max_wait ago move to the overflow (route `spill:wait`), so another worker
   may start them; the pin stays, as the owner is alive, only slow.
-  Includes: settings
+  Includes: settings, entry
   KEYS[1] meta          hash     Q:meta
   KEYS[2] inbox         stream   a live worker's inbox
   KEYS[3] overflow      stream   Q:overflow
@@ -17,12 +17,7 @@ local limit = homing_limit(ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 
 -- Undelivered entries are those after the group's last-delivered-id.
-local last = nil
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[2])) do
-  local info = {}
-  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-  if info['name'] == 'homing' then last = info['last-delivered-id'] end
-end
+local last = homing_last_delivered(KEYS[2])
 if not last then return 0 end
 
 -- An entry id starts with the Redis time (ms) of its XADD.

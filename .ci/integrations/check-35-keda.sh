@@ -1,7 +1,7 @@
 # KEDA's trigger against a real queue: the ScaledObject's stream and group, driven through load,
 # steal, hand-back, reclaim, dead letters and replay by real workers; XINFO GROUPS lag sampled
-# all along must equal the undelivered overflow entries (see kube/keda-lag.py for the known
-# Redis 7.0 nil-lag finding).
+# all along must be an integer equal to the undelivered overflow entries (kube/keda-lag.py says
+# why Homing keeps the last-delivered overflow entry: Redis 7.0's nil-lag rule).
 source "$(dirname "$0")/tools.sh"
 source "$(dirname "$0")/kube-tools.sh"
 source "$(dirname "$0")/kube/redis.sh"

@@ -11,11 +11,40 @@ local function homing_is_pending_to(stream, entry_id, worker)
   return #p == 1
 end
 
+-- The group's last-delivered-id: entries after it are undelivered.
+local function homing_last_delivered(stream)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    for i = 1, #g, 2 do
+      if g[i] == 'name' and g[i + 1] ~= GROUP then break end
+      if g[i] == 'last-delivered-id' then return g[i + 1] end
+    end
+  end
+  return nil
+end
+
 -- Ack before delete: a crash between them leaves a harmless deleted-but-pending id, never a
 -- lost job, and XLEN (the route's backlog measure) drops only once the job is really done.
+-- On the overflow, the entry at the group's last-delivered-id is kept (acked, listed in
+-- Q:overflow:kept) until delivery moves past it: Redis 7.0 reports the group's lag, which KEDA
+-- scales on, as nil once that entry is deleted while older ones remain.
 local function homing_ack(stream, entry_id)
   redis.call('XACK', stream, GROUP, entry_id)
-  redis.call('XDEL', stream, entry_id)
+  if string.sub(stream, -9) ~= ':overflow' then
+    redis.call('XDEL', stream, entry_id)
+    return
+  end
+  local last, kept = homing_last_delivered(stream), stream .. ':kept'
+  for _, id in ipairs(redis.call('SMEMBERS', kept)) do
+    if id ~= last then
+      redis.call('XDEL', stream, id)
+      redis.call('SREM', kept, id)
+    end
+  end
+  if entry_id == last then
+    redis.call('SADD', kept, entry_id)
+  else
+    redis.call('XDEL', stream, entry_id)
+  end
 end
 
 -- A flat field list {f1, v1, f2, v2, ...} as a map.

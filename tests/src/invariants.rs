@@ -35,9 +35,11 @@ pub async fn locate(url: &str, keys: &Keys) -> RedisResult<Places> {
     let mut places = Places::new();
     let mut streams = job_streams(&mut c, keys).await?;
     streams.push((keys.dead(), "dead".to_string()));
+    // Acked overflow entries kept only for the group's lag (see `Keys::overflow_kept`) hold no job.
+    let kept: HashSet<String> = c.smembers(keys.overflow_kept()).await?;
     for (key, place) in streams {
         let r: redis::streams::StreamRangeReply = c.xrange_all(&key).await?;
-        for e in r.ids {
+        for e in r.ids.into_iter().filter(|e| !(key == keys.overflow() && kept.contains(&e.id))) {
             // A dead letter of a malformed envelope holds no job: it has no id field.
             let id: Option<String> = e.get("id");
             let id = id.unwrap_or_else(|| format!("{place}-entry:{}", e.id));

@@ -5,11 +5,10 @@ the lag KEDA scales on must be an integer equal to the overflow entries not yet 
 (entries after the group's last-delivered-id, as `homing status` counts them).
 
 Redis 7.0 answers a nil lag when the entry at the group's last-delivered-id was deleted while an
-older entry is still in the stream and undelivered ones follow (its tombstone rule). Homing's
-`complete` (and `fail`, reclaim) XACK+XDEL the entry they finish, so under load with more than
-one job in flight this happens. Such samples are reported as the known finding, per phase;
-HOMING_KEDA_STRICT=1 makes them fail. Any other nil, or an integer lag that differs from the
-undelivered count, fails.
+older entry is still in the stream (its tombstone rule). Homing's ack therefore keeps that one
+entry on the overflow (acked, listed in Q:overflow:kept) until delivery moves past it; this
+check fails on any nil lag (HOMING_KEDA_STRICT=0 reports such samples as a finding instead, for
+looking at the old behaviour), and on an integer lag that differs from the undelivered count.
 
 usage: keda-lag.py ROOT HELM WORKDIR   (REDIS_URL set; target/debug/homing built)
 """
@@ -29,7 +28,7 @@ ROOT, HELM, WORK = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv
 HOMING = str(ROOT / "target/debug/homing")
 URL = os.environ["REDIS_URL"]
 QUEUE = f"keda-{os.getpid()}"
-STRICT = os.environ.get("HOMING_KEDA_STRICT") == "1"
+STRICT = os.environ.get("HOMING_KEDA_STRICT", "1") == "1"
 procs = []
 
 

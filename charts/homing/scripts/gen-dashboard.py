@@ -44,15 +44,17 @@ OK = sel('outcome="ok"')
 OV = sel('source="overflow"')
 row("Throughput and errors")
 panel("Jobs started by source", "Jobs workers started per second, from an inbox (sent to the session's owner) or the overflow.", "ops",
-      [(f"sum by (source) (rate(homing_jobs_started_total{S}{R}))", "{{source}}")], w=6)
+      [(f"sum by (source) (rate(homing_jobs_started_total{S}{R}))", "{{source}}")], w=5)
 panel("Jobs finished by outcome", "Jobs finished per second: ok, retry (back to the delayed set), dead (dead-lettered), stale (finished after being reclaimed).", "ops",
-      [(f"sum by (outcome) (rate(homing_jobs_finished_total{S}{R}))", "{{outcome}}")], w=6)
+      [(f"sum by (outcome) (rate(homing_jobs_finished_total{S}{R}))", "{{outcome}}")], w=5)
 panel("Jobs pushed by route", "Jobs pushed per second by producers that export metrics (the Rust client), by route.", "ops",
       [(f"sum by (route) (rate(homing_jobs_pushed_total{S}{R}))", "{{route}}")], w=4)
 panel("Ingress envelopes by outcome", "Envelopes taken from the ingress list per second (producers in any language): routed, duplicate, malformed.", "ops",
       [(f"sum by (outcome) (rate(homing_ingress_envelopes_total{S}{R}))", "{{outcome}}")], w=4)
 panel("Redis errors by operation", "Errors talking to Redis per second, by operation; workers retry with backoff.", "ops",
-      [(f"sum by (op) (rate(homing_redis_errors_total{S}{R}))", "{{op}}")], w=4)
+      [(f"sum by (op) (rate(homing_redis_errors_total{S}{R}))", "{{op}}")], w=3)
+panel("Invalid queue settings", "1 while a stored queue setting breaks its rule, by field: every script refuses the queue until `homing queue init --update` fixes it.", "short",
+      [(f"max by (field) (homing_settings_invalid{S})", "{{field}}")], w=3, minv=0, maxv=1)
 endrow()
 row("Affinity")
 panel("Affinity hit ratio", "Share of successful jobs that ran on their session's owner (warm).", "percentunit",
@@ -75,8 +77,8 @@ panel("Overflow backlog", "Entries in the overflow stream (waiting or running), 
       [(f"max(homing_overflow_backlog{S})", "overflow")], w=6)
 panel("Inbox backlog per worker", "Entries in each live worker's inbox (waiting or running).", "short",
       [(f"max by (worker) (homing_inbox_backlog{S})", "{{worker}}")], w=6)
-panel("Delayed and dead", "Jobs in the delayed set (retries, scheduled) and dead letters kept.", "short",
-      [(f"max(homing_delayed_jobs{S})", "delayed"), (f"max(homing_dead_jobs{S})", "dead")], w=6)
+panel("Delayed, dead and ingress", "Jobs in the delayed set (retries, scheduled), dead letters kept, and envelopes waiting in the ingress list.", "short",
+      [(f"max(homing_delayed_jobs{S})", "delayed"), (f"max(homing_dead_jobs{S})", "dead"), (f"max(homing_ingress_backlog{S})", "ingress")], w=6)
 panel("Promoted delayed jobs", "Delayed jobs (retries and scheduled pushes) moved to a stream per second when due.", "ops",
       [(f"sum(rate(homing_jobs_promoted_total{S}{R}))", "promoted")], w=6)
 endrow()

@@ -79,6 +79,8 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
         redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await?;
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
+    // Acked entries the overflow keeps only for its group lag (see keys.rs) are not backlog.
+    pipe.cmd("SCARD").arg(keys.overflow_kept());
     for (w, _) in &workers {
         pipe.cmd("XLEN")
             .arg(keys.inbox(w))
@@ -96,9 +98,9 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
         .enumerate()
         .map(|(i, (id, deadline))| WorkerStatus {
             id: id.clone(),
-            backlog: n(3 + 3 * i),
-            capacity: n(4 + 3 * i),
-            heartbeat_age_ms: redis::from_redis_value_ref::<Option<i64>>(&v[5 + 3 * i]).ok().flatten().map(|b| now - b),
+            backlog: n(4 + 3 * i),
+            capacity: n(5 + 3 * i),
+            heartbeat_age_ms: redis::from_redis_value_ref::<Option<i64>>(&v[6 + 3 * i]).ok().flatten().map(|b| now - b),
             deadline_in_ms: *deadline as i64 - now,
         })
         .collect();
@@ -107,7 +109,7 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
         affinity,
         bad_settings,
         workers,
-        overflow: n(0),
+        overflow: n(0).saturating_sub(n(3)),
         overflow_lag_ms: overflow_lag(&mut c, &keys, now).await.unwrap_or(0),
         delayed: n(1),
         dead: n(2),

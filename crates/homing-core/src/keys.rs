@@ -128,6 +128,13 @@ impl Keys {
         format!("{}:overflow", self.base)
     }
 
+    /// `Q:overflow:kept`: overflow entries already acked but kept in the stream while they sit
+    /// at the group's last-delivered-id (deleting that one makes Redis 7.0's group lag nil);
+    /// the next ack after delivery moved on deletes them.
+    pub fn overflow_kept(&self) -> String {
+        format!("{}:overflow:kept", self.base)
+    }
+
     /// `Q:pin:<session>`: the session's owner.
     pub fn pin(&self, session: &str) -> String {
         format!("{}:pin:{session}", self.base)

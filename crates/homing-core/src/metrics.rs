@@ -32,7 +32,8 @@ pub const JOBS_RECLAIMED: &str = "homing_jobs_reclaimed_total";
 pub const WORKERS_REAPED: &str = "homing_workers_reaped_total";
 /// Envelopes taken from `Q:ingress`, by `outcome` (`routed` | `duplicate` | `malformed`).
 pub const INGRESS_ENVELOPES: &str = "homing_ingress_envelopes_total";
-/// Entries waiting in the overflow (queue-wide; set by the worker holding the maintenance lease).
+/// Entries in the overflow, undelivered or in flight (queue-wide; set by the worker holding the
+/// maintenance lease; entries kept only for the group lag are not counted).
 pub const OVERFLOW_BACKLOG: &str = "homing_overflow_backlog";
 /// Entries in each live worker's inbox, by `worker` (set by the lease holder).
 pub const INBOX_BACKLOG: &str = "homing_inbox_backlog";
@@ -44,6 +45,11 @@ pub const DEAD: &str = "homing_dead_jobs";
 pub const WORKERS_ALIVE: &str = "homing_workers";
 /// Errors talking to Redis, by `op`.
 pub const REDIS_ERRORS: &str = "homing_redis_errors_total";
+/// Envelopes waiting in `Q:ingress` (set by the lease holder).
+pub const INGRESS_BACKLOG: &str = "homing_ingress_backlog";
+/// 1 while a stored queue setting breaks its rule, by `field`; every script refuses the queue
+/// until `homing queue init --update` fixes it (set by each worker that meets it).
+pub const SETTINGS_INVALID: &str = "homing_settings_invalid";
 
 /// Every name above with its one-line help text, for exporters and dashboard checks. Kinds
 /// follow the names: `_total` counters, `_seconds` histograms, the rest gauges.
@@ -66,6 +72,8 @@ pub const ALL: &[(&str, &str)] = &[
     (DEAD, "Dead letters in the dead stream."),
     (WORKERS_ALIVE, "Workers listed as alive."),
     (REDIS_ERRORS, "Errors talking to Redis, by operation."),
+    (INGRESS_BACKLOG, "Envelopes waiting in the ingress list."),
+    (SETTINGS_INVALID, "1 while a stored queue setting breaks its rule, by field."),
 ];
 
 /// Histogram buckets for wait and run times, in seconds: 1 ms (a warm hit) to 5 min.

@@ -47,6 +47,40 @@ pub(crate) struct Ctx<H> {
     pub(crate) maintainer: AtomicBool,
     /// Entries this worker is running, by entry id, whose leases it renews.
     pub(crate) in_flight: Mutex<HashMap<String, Source>>,
+    /// The stored queue setting that breaks its rule, if one does (see [`SettingsAlarm`]).
+    pub(crate) bad_setting: SettingsAlarm,
+}
+
+/// Which stored queue setting breaks its rule, if any, so the worker says so once per change
+/// (one log line and the `homing_settings_invalid{field}` gauge), however many of its tasks
+/// meet the refusal.
+#[derive(Default)]
+pub(crate) struct SettingsAlarm(Mutex<Option<String>>);
+
+impl SettingsAlarm {
+    /// Notes `error` if it is a bad setting; true when it was one.
+    pub(crate) fn seen(&self, worker: &WorkerId, error: &Error) -> bool {
+        let Error::Core(homing_core::Error::BadSetting { field, message }) = error else { return false };
+        let mut current = self.0.lock().expect("not poisoned");
+        if current.as_deref() != Some(field.as_str()) {
+            if let Some(old) = current.take() {
+                metrics::gauge!(crate::metrics::SETTINGS_INVALID, "field" => old).set(0.0);
+            }
+            tracing::error!(worker = %worker, field = %field, "queue setting {message}; every script refuses this queue until it is fixed");
+            metrics::gauge!(crate::metrics::SETTINGS_INVALID, "field" => field.clone()).set(1.0);
+            *current = Some(field.clone());
+        }
+        true
+    }
+
+    /// A call that reads the settings went through: they are valid again.
+    pub(crate) fn clear(&self, worker: &WorkerId) {
+        let mut current = self.0.lock().expect("not poisoned");
+        if let Some(field) = current.take() {
+            tracing::info!(worker = %worker, field = %field, "queue settings valid again");
+            metrics::gauge!(crate::metrics::SETTINGS_INVALID, "field" => field).set(0.0);
+        }
+    }
 }
 
 impl<H> Ctx<H> {

@@ -26,6 +26,14 @@ impl Error {
     }
 }
 
+impl Error {
+    /// True when a stored queue setting breaks its rule: every script refuses the queue until
+    /// `homing queue init --update` fixes it; the text names the setting and the fix.
+    pub fn is_bad_setting(&self) -> bool {
+        matches!(self, Error::Core(e) if e.is_bad_setting())
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
         Error::Core(e.into())

@@ -28,6 +28,10 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
         }
         .await;
         ctx.health.beat_attempted(result.is_ok());
+        if result.is_ok() {
+            // The heartbeat script reads every setting: they are valid.
+            ctx.bad_setting.clear(&ctx.id);
+        }
         if let Some(hb) = task.outcome(&ctx, result) {
             if !hb.known {
                 warn!(worker = %ctx.id, "worker was deregistered while away; registered again");

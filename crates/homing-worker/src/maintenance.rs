@@ -18,8 +18,8 @@
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::metrics::{
-    DEAD, DELAYED, INBOX_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, PINS_RELEASED, WORKERS_ALIVE,
-    WORKERS_REAPED,
+    DEAD, DELAYED, INBOX_BACKLOG, INGRESS_BACKLOG, JOBS_PROMOTED, JOBS_RECLAIMED, OVERFLOW_BACKLOG, PINS_RELEASED,
+    WORKERS_ALIVE, WORKERS_REAPED,
 };
 use crate::periodic::Periodic;
 use deadpool_redis::Connection;
@@ -142,15 +142,17 @@ fn full(items: Vec<String>, moved: impl Iterator<Item = u64>) -> Vec<String> {
 async fn gauges(keys: &homing_core::Keys, workers: &[String], c: &mut Connection) -> Result<(), Error> {
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
+    pipe.cmd("SCARD").arg(keys.overflow_kept()).cmd("LLEN").arg(keys.ingress());
     for w in workers {
         pipe.cmd("XLEN").arg(keys.inbox(w));
     }
     let lens: Vec<u64> = pipe.query_async(&mut *c).await?;
-    metrics::gauge!(OVERFLOW_BACKLOG).set(lens[0] as f64);
+    metrics::gauge!(OVERFLOW_BACKLOG).set(lens[0].saturating_sub(lens[3]) as f64);
+    metrics::gauge!(INGRESS_BACKLOG).set(lens[4] as f64);
     metrics::gauge!(DELAYED).set(lens[1] as f64);
     metrics::gauge!(DEAD).set(lens[2] as f64);
     metrics::gauge!(WORKERS_ALIVE).set(workers.len() as f64);
-    for (w, n) in workers.iter().zip(&lens[3..]) {
+    for (w, n) in workers.iter().zip(&lens[5..]) {
         metrics::gauge!(INBOX_BACKLOG, "worker" => w.clone()).set(*n as f64);
     }
     Ok(())

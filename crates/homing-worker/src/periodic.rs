@@ -77,6 +77,10 @@ impl Periodic {
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => self.op).increment(1);
                 self.conn = None;
                 self.ever_failed = true;
+                if ctx.bad_setting.seen(&ctx.id, &e) {
+                    self.healthy = false;
+                    return None;
+                }
                 if self.healthy {
                     warn!(worker = %ctx.id, op = self.op, error = %e, "failed; retrying every tick");
                     self.healthy = false;

@@ -54,6 +54,7 @@ impl<H: Handler> Worker<H> {
             handler,
             settings: init.settings,
             in_flight: Mutex::new(HashMap::new()),
+            bad_setting: Default::default(),
             maintainer: AtomicBool::new(false),
         };
         Ok(Self { ctx: Arc::new(ctx) })
@@ -216,12 +217,14 @@ where
             Err(e) => {
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => op).increment(1);
                 ctx.conns.reset_shared_on(&e);
+                // A bad setting is fixed by an operator; until then the call waits, like for Redis.
+                let bad_setting = ctx.bad_setting.seen(&ctx.id, &e);
                 let out_of_time = give_up.is_some_and(|t| tokio::time::Instant::now() + delay > t);
-                if out_of_time || !e.is_retryable() {
+                if out_of_time || !(e.is_retryable() || bad_setting) {
                     warn!(worker = %ctx.id, op, error = %e, "redis call failed; giving up");
                     return None;
                 }
-                if !failing {
+                if !failing && !bad_setting {
                     warn!(worker = %ctx.id, op, error = %e, "redis call failed; retrying with backoff");
                     failing = true;
                 }

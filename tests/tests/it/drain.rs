@@ -242,3 +242,63 @@ async fn no_worker_reaps_itself_even_when_its_own_deadline_has_passed() {
     let listed: Vec<String> = c.zrange(keys.workers(), 0, -1).await.unwrap();
     assert_eq!(listed, ["me-1"]);
 }
+
+/// The overflow's group lag as `XINFO GROUPS` reports it (what KEDA scales on); `None` for nil.
+async fn overflow_lag(c: &mut redis::aio::MultiplexedConnection, keys: &homing_core::Keys) -> Option<i64> {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("GROUPS").arg(keys.overflow()).query_async(c).await.unwrap();
+    redis::from_redis_value_ref(&groups[0]["lag"]).unwrap()
+}
+
+#[tokio::test]
+async fn the_overflow_lag_stays_an_integer_when_the_last_delivered_job_finishes_first() {
+    use homing_core::scripts::{self, Finished};
+    let (url, _queue, producer) = crate::setup("kedalag").await;
+    let keys = producer.keys().clone();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &Default::default()).await.unwrap();
+    homing_tests::create_groups(&mut c, &[keys.overflow()]).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(producer.push_raw(&format!("s{i}"), b"x").await.unwrap().id.to_string());
+    }
+    // One worker takes two: an old long job and the newest, which finishes first.
+    let read = |count: usize| {
+        redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("homing")
+            .arg("w-1")
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(keys.overflow())
+            .arg(">")
+            .clone()
+    };
+    let got: redis::Value = read(2).query_async(&mut c).await.unwrap();
+    let entries = &homing_core::stream::parse_read_reply(got).unwrap()[0].1;
+    let finish = |entry: &homing_core::stream::StreamEntry| {
+        let (stream, entry_id) = (keys.overflow(), entry.id.clone());
+        let job = homing_core::Job::from_fields(&entry.fields).unwrap();
+        let (job, session) = (job.id.to_string(), job.session);
+        let (keys, url) = (keys.clone(), url.clone());
+        async move {
+            let f = Finished { stream: &stream, entry_id: &entry_id, job_id: &job, session: &session, reply_to: None };
+            scripts::complete(&mut conn(&url).await, &keys, &f, "w-1", b"").await.unwrap();
+        }
+    };
+    finish(&entries[1]).await;
+    assert_eq!(overflow_lag(&mut c, &keys).await, Some(1), "one job undelivered, and the lag says so");
+    finish(&entries[0]).await;
+    assert_eq!(overflow_lag(&mut c, &keys).await, Some(1));
+    let got: redis::Value = read(1).query_async(&mut c).await.unwrap();
+    let last = homing_core::stream::parse_read_reply(got).unwrap().remove(0).1.remove(0);
+    finish(&last).await;
+    assert_eq!(overflow_lag(&mut c, &keys).await, Some(0));
+    // Only the last-delivered entry is kept, acked; the earlier one it kept is gone now.
+    let kept: Vec<String> = c.smembers(keys.overflow_kept()).await.unwrap();
+    assert_eq!(kept, [last.id.clone()]);
+    let len: u64 = c.xlen(keys.overflow()).await.unwrap();
+    assert_eq!(len, 1);
+    assert_settled(&url, &keys, &ids, &ids.iter().cloned().collect()).await;
+}

@@ -343,3 +343,68 @@ async fn one_rule_per_field_holds_in_init_the_scripts_ingress_and_the_client() {
         .collect();
     assert_eq!(routed, [("m6".to_string(), "1000".to_string()), ("m7".to_string(), "1".to_string())]);
 }
+
+/// Reads `http://<addr>/metrics` with a bare HTTP/1.0 request.
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return String::new() };
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_reports_a_bad_setting_once_loses_nothing_and_resumes_when_it_is_fixed() {
+    use homing_tests::{read_record, record_file, wait_for, WorkerProcess};
+    let url = redis_url();
+    let name = fresh_queue("badrun");
+    let keys = Keys::with_default_prefix(&QueueName::new(name.as_str()).unwrap());
+    let record = record_file("badrun");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut args: Vec<&str> = crate::faults::FAST.to_vec();
+    args.extend(["--metrics-addr", addr.as_str()]);
+    let worker = WorkerProcess::start(&url, &name, "bw", &record, &args);
+    crate::faults::wait_workers(&url, &keys, 1).await;
+    let mut c = conn(&url).await;
+    let envelope = |i: usize| format!(r#"{{"session":"s{}","payload":"p","id":"job-{i}"}}"#, i % 3);
+    for i in 0..5 {
+        let _: () = c.lpush(keys.ingress(), envelope(i)).await.unwrap();
+    }
+    wait_for("the first jobs", Duration::from_secs(10), || async { (read_record(&record).len() == 5).then_some(()) })
+        .await;
+
+    let _: () = c.hset(keys.meta(), "max_waiting", "abc").await.unwrap();
+    for i in 5..10 {
+        let _: () = c.lpush(keys.ingress(), envelope(i)).await.unwrap();
+    }
+    let alarm = "homing_settings_invalid{field=\"max_waiting\"} 1";
+    wait_for("the gauge to show the bad setting", Duration::from_secs(10), || {
+        let addr = addr.clone();
+        async move { scrape(&addr).await.lines().any(|l| l == alarm).then_some(()) }
+    })
+    .await;
+    // Every task meets the refusal on every tick; the worker says so once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = worker.log_text();
+    let said = "queue setting max_waiting is \\\"abc\\\": must be";
+    let lines = log.lines().filter(|l| l.contains("queue setting max_waiting is") && l.contains("fix it with")).count();
+    assert_eq!(lines, 1, "one log line per change of state ({said}):\n{log}");
+    assert!(!log.contains("cannot connect"), "{log}");
+    let waiting: u64 = c.llen(keys.ingress()).await.unwrap();
+    assert_eq!(waiting, 5, "the envelopes wait in the ingress list");
+
+    let _: () = c.hset(keys.meta(), "max_waiting", "1").await.unwrap();
+    wait_for("every job", Duration::from_secs(10), || async { (read_record(&record).len() == 10).then_some(()) }).await;
+    let cleared = "homing_settings_invalid{field=\"max_waiting\"} 0";
+    wait_for("the gauge to clear", Duration::from_secs(10), || {
+        let addr = addr.clone();
+        async move { scrape(&addr).await.lines().any(|l| l == cleared).then_some(()) }
+    })
+    .await;
+    let log = worker.log_text();
+    assert_eq!(log.lines().filter(|l| l.contains("queue settings valid again")).count(), 1, "{log}");
+    let done = read_record(&record);
+    assert!((0..10).all(|i| done.get(&format!("job-{i}")).map(Vec::len) == Some(1)), "{done:?}");
+}

@@ -111,10 +111,6 @@ fn raised(spec: &ScriptSpec, body: &str) -> BTreeSet<String> {
     }
 }
 
-/// Headers that do not list HOMING_BAD_SETTING yet (it is raised by `homing_settings`, which
-/// they call first); their owner adds it and deletes the name here.
-const BAD_SETTING_NOT_YET_LISTED: [&str; 3] = ["hand_back", "heartbeat", "reap"];
-
 #[test]
 fn every_error_code_a_script_can_raise_is_in_its_header() {
     let mut wrong = Vec::new();
@@ -128,9 +124,6 @@ fn every_error_code_a_script_can_raise_is_in_its_header() {
             .collect();
         let raised = raised(spec, body);
         for code in raised.difference(&declared) {
-            if code == "HOMING_BAD_SETTING" && BAD_SETTING_NOT_YET_LISTED.contains(&spec.name) {
-                continue;
-            }
             wrong.push(format!("{}: header Errors lacks {code}", spec.name));
         }
         for code in declared.difference(&raised) {
@@ -138,9 +131,4 @@ fn every_error_code_a_script_can_raise_is_in_its_header() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
-    for name in BAD_SETTING_NOT_YET_LISTED {
-        let spec = all().into_iter().find(|s| s.name == name).expect("a script");
-        let head = spec.file.split_once("]]").expect("header").0;
-        assert!(!head.contains("HOMING_BAD_SETTING"), "{name} lists HOMING_BAD_SETTING now: remove it from the list");
-    }
 }
