@@ -10,6 +10,7 @@ mod ingress;
 mod integrations;
 mod modes;
 mod proofs_cli;
+mod proofs_metrics;
 mod proofs_recovery;
 mod proofs_routing;
 mod push_options;
