@@ -48,21 +48,23 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
         let addr = addr.clone();
         async move {
             let body = scrape(&addr).await;
-            body.contains("homing_dead_jobs 1").then_some(body)
+            (homing_tests::metrics_text::Samples::parse(&body).get("homing_dead_jobs", &[]) == Some(1.0)).then_some(body)
         }
     })
     .await;
-    for line in [
-        "homing_jobs_finished_total{outcome=\"ok\"} 3",
-        "homing_jobs_finished_total{outcome=\"dead\"} 1",
-        "homing_jobs_warm_total 2",
-        "homing_pins_stamped_total 1",
-        "homing_job_run_seconds_bucket{le=\"0.001\"}",
-        "homing_job_run_seconds_count 4",
-        "homing_workers 1",
-        "homing_overflow_backlog 0",
-    ] {
-        assert!(scraped.lines().any(|l| l.starts_with(line)), "no line starting {line:?} in:\n{scraped}");
+    let samples = homing_tests::metrics_text::Samples::parse(&scraped);
+    let checks: [(&str, &[(&str, &str)], f64); 8] = [
+        ("homing_jobs_finished_total", &[("outcome", "ok")], 3.0),
+        ("homing_jobs_finished_total", &[("outcome", "dead")], 1.0),
+        ("homing_jobs_warm_total", &[], 2.0),
+        ("homing_pins_stamped_total", &[], 1.0),
+        ("homing_job_run_seconds_bucket", &[("le", "+Inf")], 4.0),
+        ("homing_job_run_seconds_count", &[], 4.0),
+        ("homing_workers", &[], 1.0),
+        ("homing_overflow_backlog", &[], 0.0),
+    ];
+    for (name, labels, want) in checks {
+        assert_eq!(samples.get(name, labels), Some(want), "{name}{labels:?} in:\n{scraped}");
     }
     let mut check = std::process::Command::new(super::tool("promtool"))
         .args(["check", "metrics"])
