@@ -84,13 +84,15 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    let overflow = producer.keys().overflow();
+    let (overflow, kept) = (producer.keys().overflow(), producer.keys().overflow_kept());
     let client = redis::Client::open(url.as_str())?;
     let mut c = client.get_multiplexed_async_connection().await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let left: u64 = redis::cmd("XLEN").arg(&overflow).query_async(&mut c).await?;
-        if left == 0 && done.load(Ordering::Relaxed) as usize >= cmd.jobs {
+        // The overflow keeps its last-delivered entry, acked, for the group lag (keys.rs).
+        let (len, kept): (u64, u64) =
+            redis::pipe().cmd("XLEN").arg(&overflow).cmd("SCARD").arg(&kept).query_async(&mut c).await?;
+        if len == kept && done.load(Ordering::Relaxed) as usize >= cmd.jobs {
             break;
         }
         anyhow::ensure!(Instant::now() < deadline, "jobs not finished after 10 minutes");
