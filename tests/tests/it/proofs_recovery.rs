@@ -280,3 +280,49 @@ async fn sigterm_hands_unstarted_inbox_jobs_to_others_at_once_not_at_leave() {
     }
     drop(b);
 }
+
+/// The invariant checker itself fails on each broken invariant, and on a Redis error rather
+/// than reading it as an empty queue.
+#[tokio::test]
+async fn the_invariant_checker_fails_on_each_broken_invariant() {
+    async fn fails(url: &str, keys: &Keys, pushed: &[&str], completed: &[&str]) -> String {
+        let (url, keys) = (url.to_string(), keys.clone());
+        let pushed: Vec<String> = pushed.iter().map(|s| s.to_string()).collect();
+        let completed = completed.iter().map(|s| s.to_string()).collect();
+        let check = tokio::spawn(async move { assert_settled(&url, &keys, &pushed, &completed).await });
+        let panic = check.await.expect_err("the checker must fail").into_panic();
+        panic.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+    // Completed and dead-lettered at once.
+    let (url, keys, mut c) = script_queue(&QueueSettings::default(), &["wa"]).await;
+    let _: String = c.xadd(keys.dead(), "*", &[("id", "j1"), ("reason", "fatal")]).await.unwrap();
+    assert!(fails(&url, &keys, &["j1"], &["j1"]).await.contains("both completed and dead-lettered"));
+    // An entry pending in an inbox, though deleted from it: nothing queued, still not settled.
+    let (url, keys, mut c) = script_queue(&QueueSettings::default(), &["wa"]).await;
+    add_entry(&mut c, &keys.inbox("wa"), "j2").await;
+    let fetched = scripts::fetch(&mut c, &keys, "wa", 1).await.unwrap().inbox.remove(0);
+    let _: u64 = c.xdel(keys.inbox("wa"), &[&fetched.id]).await.unwrap();
+    let msg = fails(&url, &keys, &[], &[]).await;
+    assert!(msg.contains("entries still pending") && msg.contains("inbox:wa"), "{msg}");
+    // An envelope still in the ingress list is queued.
+    let (url, keys, mut c) = script_queue(&QueueSettings::default(), &[]).await;
+    let _: i64 = c.lpush(keys.ingress(), r#"{"session":"s","payload":"x","id":"j3"}"#).await.unwrap();
+    assert!(fails(&url, &keys, &["j3"], &[]).await.contains("job j3 is still queued in ingress"));
+    // A Redis error (an inbox key of the wrong type) fails the check.
+    let (url, keys, mut c) = script_queue(&QueueSettings::default(), &[]).await;
+    let _: () = c.set(keys.inbox("broken"), "not a stream").await.unwrap();
+    assert!(fails(&url, &keys, &[], &[]).await.contains("WRONGTYPE"));
+    // Attempts: one number twice, a gap where none may be, one past max_attempts.
+    let attempts = |runs: &[u32]| Attempts { starts: HashMap::from([("j".to_string(), runs.to_vec())]), ..Default::default() };
+    for (runs, gaps) in [(&[0, 0][..], Gaps::AfterKills), (&[0, 2][..], Gaps::None), (&[0, 1, 2][..], Gaps::None)] {
+        let a = attempts(runs);
+        let failed = std::panic::catch_unwind(|| a.check(2, gaps)).is_err();
+        assert!(failed, "{runs:?} with {gaps:?} and max_attempts 2 passed");
+    }
+    attempts(&[0, 1]).check(2, Gaps::None);
+    attempts(&[1]).check(2, Gaps::AfterKills);
+}
+
+async fn add_entry(c: &mut MultiplexedConnection, stream: &str, id: &str) {
+    let _: String = c.xadd(stream, "*", &[("id", id), ("s", "s"), ("p", "x"), ("a", "0"), ("t", "1")]).await.unwrap();
+}
