@@ -16,6 +16,7 @@ mod proofs_routing;
 mod push_options;
 mod requests;
 mod routing;
+mod script_rules;
 mod settings;
 
 use homing_client::Producer;

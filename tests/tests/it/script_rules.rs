@@ -1,0 +1,90 @@
+//! Rules of the scripts checked by calling them directly, where a worker's other paths would
+//! mask their removal (a heartbeat also writes capacity 0, a blocking read also takes overflow
+//! jobs): each test pins one rule of `lua/`, found by the mutation runner.
+
+use homing_client::{Route, SpillReason};
+use homing_core::scripts::{self, HandBackPhase, InitMode};
+use homing_core::{Keys, QueueSettings};
+use homing_tests::{conn, create_groups, dead_letters};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use std::time::Duration;
+
+/// A fresh queue with `settings` written, a live worker `w-1` of `capacity`, and its groups.
+async fn queue(label: &str, settings: QueueSettings, capacity: u32) -> (homing_client::Producer, Keys, MultiplexedConnection) {
+    let (producer, keys, c, _url) = queue_at(label, settings, capacity).await;
+    (producer, keys, c)
+}
+
+/// Same, with the Redis URL.
+async fn queue_at(
+    label: &str,
+    settings: QueueSettings,
+    capacity: u32,
+) -> (homing_client::Producer, Keys, MultiplexedConnection, String) {
+    let (url, _queue, producer) = crate::setup(label).await;
+    let keys = producer.keys().clone();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, InitMode::Create, &settings).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "w-1", Duration::from_secs(60), capacity).await.unwrap();
+    create_groups(&mut c, &[keys.inbox("w-1"), keys.overflow()]).await;
+    (producer, keys, c, url)
+}
+
+#[tokio::test]
+async fn a_push_for_a_draining_owner_spills_busy_even_with_its_inbox_empty() {
+    let (producer, keys, mut c) = queue("rdrain", QueueSettings::default(), 0).await;
+    let _: () = c.set(keys.pin("s"), "w-1").await.unwrap();
+    let receipt = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(receipt.route, Route::Spill(SpillReason::Busy));
+    let inbox: u64 = c.xlen(keys.inbox("w-1")).await.unwrap();
+    assert_eq!(inbox, 0, "nothing is routed to a worker with capacity 0");
+}
+
+#[tokio::test]
+async fn a_hit_refreshes_the_pins_ttl_at_push_time() {
+    let settings = QueueSettings { pin_ttl: Duration::from_secs(600), ..Default::default() };
+    let (producer, keys, mut c) = queue("rhitttl", settings, 4).await;
+    let _: () = redis::cmd("SET").arg(keys.pin("s")).arg("w-1").arg("PX").arg(1000).query_async(&mut c).await.unwrap();
+    let receipt = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(receipt.route, Route::Hit);
+    let ttl: i64 = c.pttl(keys.pin("s")).await.unwrap();
+    assert!(ttl > 590_000, "the hit set the pin's TTL back to pin_ttl: {ttl} ms left");
+}
+
+#[tokio::test]
+async fn hand_back_drain_sets_capacity_0_at_once() {
+    let (_producer, keys, mut c) = queue("rcap0", QueueSettings::default(), 8).await;
+    scripts::hand_back(&mut c, &keys, "w-1", HandBackPhase::Drain).await.unwrap();
+    let capacity: String = c.hget(keys.capacity(), "w-1").await.unwrap();
+    assert_eq!(capacity, "0");
+}
+
+#[tokio::test]
+async fn fetch_takes_up_to_count_overflow_entries_in_one_call() {
+    let (producer, keys, mut c) = queue("rfetch", QueueSettings::default(), 4).await;
+    for i in 0..5 {
+        producer.push_raw(&format!("s{i}"), b"x").await.unwrap();
+    }
+    let got = scripts::fetch(&mut c, &keys, "w-1", 3).await.unwrap();
+    assert_eq!((got.inbox.len(), got.overflow.len()), (0, 3));
+}
+
+#[tokio::test]
+async fn a_stalled_job_on_its_last_attempt_is_dead_lettered_stalled() {
+    let settings = QueueSettings {
+        max_attempts: 1,
+        visibility_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (producer, keys, mut c, url) = queue_at("rstalled", settings, 4).await;
+    let id = producer.push_raw("s", b"x").await.unwrap().id.to_string();
+    let got = scripts::fetch(&mut c, &keys, "w-1", 1).await.unwrap();
+    assert_eq!(got.overflow.len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reclaimed = scripts::reclaim(&mut c, &keys, &[keys.overflow()], 100).await.unwrap();
+    assert_eq!(reclaimed[0].moved, 1);
+    let dead = dead_letters(&url, &keys).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0]["id"].as_str(), dead[0]["reason"].as_str()), (id.as_str(), "stalled"));
+}
