@@ -17,9 +17,12 @@ pub async fn serve(
     addr: SocketAddr,
     health: tokio::sync::watch::Receiver<Option<homing_worker::Health>>,
 ) -> anyhow::Result<()> {
+    // Gauges not set for 5 minutes are dropped: a reaped worker's inbox backlog, or the queue
+    // gauges of a worker that no longer holds the maintenance lease.
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(homing_core::metrics::SECONDS_BUCKETS)
         .context("invalid histogram buckets")?
+        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(Duration::from_secs(300)))
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     homing_worker::describe_metrics();

@@ -24,6 +24,7 @@ use crate::metrics::{
 use crate::periodic::Periodic;
 use deadpool_redis::Connection;
 use homing_core::scripts;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,6 +46,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let ttl = lease_ttl(ctx.config.maintenance_interval);
     let mut holding = false;
     let mut judging = false;
+    let mut reported = HashSet::new();
     while task.next(&mut stop).await {
         // Judge others only once every live worker has had liveness_ttl to re-assert itself.
         let liveness = ctx.config.liveness_ttl;
@@ -63,7 +65,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
                 holding = held;
             }
             if held {
-                passes(&ctx, c, judge).await?;
+                passes(&ctx, c, judge, &mut reported).await?;
             }
             Ok::<_, Error>(())
         }
@@ -83,7 +85,12 @@ struct Judge {
 }
 
 /// One round of every pass; reap and reclaim only as `judge` allows.
-async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection, judge: Judge) -> Result<(), Error> {
+async fn passes<H>(
+    ctx: &Ctx<H>,
+    c: &mut Connection,
+    judge: Judge,
+    reported: &mut HashSet<String>,
+) -> Result<(), Error> {
     let keys = &ctx.keys;
     for _ in 0..CALLS {
         let moved = scripts::promote(&mut *c, keys, LIMIT).await?;
@@ -119,7 +126,7 @@ async fn passes<H>(ctx: &Ctx<H>, c: &mut Connection, judge: Judge) -> Result<(),
             break;
         }
     }
-    gauges(keys, &workers, c).await?;
+    gauges(keys, &workers, c, reported).await?;
     let mut slow = workers;
     for _ in 0..CALLS {
         let stolen = scripts::steal(&mut *c, keys, &slow, LIMIT).await?;
@@ -138,8 +145,15 @@ fn full(items: Vec<String>, moved: impl Iterator<Item = u64>) -> Vec<String> {
 }
 
 /// The queue-wide gauges, in one pipelined round trip. Only the lease holder sets them, so a
-/// dashboard takes `max by (queue)` across pods.
-async fn gauges(keys: &homing_core::Keys, workers: &[String], c: &mut Connection) -> Result<(), Error> {
+/// dashboard takes `max by (queue)` across pods. `reported` holds the workers whose inbox
+/// backlog this worker exported: one gone from `Q:workers` is set to 0, not left at its last
+/// value (the exporter drops idle series later).
+async fn gauges(
+    keys: &homing_core::Keys,
+    workers: &[String],
+    c: &mut Connection,
+    reported: &mut HashSet<String>,
+) -> Result<(), Error> {
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
     pipe.cmd("SCARD").arg(keys.overflow_kept()).cmd("LLEN").arg(keys.ingress());
@@ -155,5 +169,10 @@ async fn gauges(keys: &homing_core::Keys, workers: &[String], c: &mut Connection
     for (w, n) in workers.iter().zip(&lens[5..]) {
         metrics::gauge!(INBOX_BACKLOG, "worker" => w.clone()).set(*n as f64);
     }
+    let listed: HashSet<String> = workers.iter().cloned().collect();
+    for gone in reported.difference(&listed) {
+        metrics::gauge!(INBOX_BACKLOG, "worker" => gone.clone()).set(0.0);
+    }
+    *reported = listed;
     Ok(())
 }

@@ -161,13 +161,14 @@ async fn a_workers_metrics_count_each_event_exactly() {
     add_job(&mut c, &keys.inbox("wd-1"), "d1", "s-d1").await;
     add_job(&mut c, &keys.inbox("wd-1"), "d2", "s-d2").await;
     deliver(&mut c, &keys.inbox("wd-1"), "wd-1", 1).await;
+    metric(INBOX_BACKLOG, &[("worker", "wd-1")], 2.0).await;
     let _: () = c.zadd(keys.workers(), "wd-1", 1).await.unwrap();
 
     // Every job that can run has run: s1 twice, s-soon, the ingress job, f1-f3, d1, d2.
     wait_for("nine jobs started", Duration::from_secs(20), || async { (read_starts(&record).len() == 9).then_some(()) })
         .await;
     let s: Samples = metric(INBOX_BACKLOG, &[("worker", "wf-1")], 0.0).await;
-    let checks: [(&str, &[(&str, &str)], f64); 14] = [
+    let checks: [(&str, &[(&str, &str)], f64); 15] = [
         (JOBS_STARTED, &[("source", "overflow")], 8.0),
         (JOBS_STARTED, &[("source", "inbox")], 1.0),
         (JOBS_PROMOTED, &[], 1.0),
@@ -181,6 +182,7 @@ async fn a_workers_metrics_count_each_event_exactly() {
         (PINS_RELEASED, &[("reason", "stalled")], 1.0),
         (WORKERS_REAPED, &[], 1.0),
         (INBOX_BACKLOG, &[("worker", m_id.as_str())], 0.0),
+        (INBOX_BACKLOG, &[("worker", "wd-1")], 0.0),
         (WORKERS_ALIVE, &[], 2.0),
     ];
     for (name, labels, want) in checks {

@@ -187,7 +187,7 @@ async fn a_dead_owners_pin_is_released_at_the_next_push() {
     assert_eq!(owner, w.id.as_str());
     w.crash();
     // Wait until the owner's deadline (Redis clock) has passed.
-    let mut c = conn(&url).await;
+    let c = conn(&url).await;
     wait_for("the liveness deadline to pass", Duration::from_secs(5), || {
         let (mut c, keys, owner) = (c.clone(), keys.clone(), owner.clone());
         async move {
