@@ -16,3 +16,17 @@ pub use job::Job;
 pub use keys::{Keys, QueueName};
 pub use route::{Route, SpillReason};
 pub use settings::{AffinityMode, QueueSettings, PROTOCOL_VERSION};
+
+#[cfg(test)]
+mod tests {
+    /// In the workspace, the crate's `lua` is a link to the top-level `lua/` (DESIGN §8), so an
+    /// edit there (or the mutation runner's) changes what this crate compiles; a copy would
+    /// silently keep the old scripts. In a published crate `lua` is a real directory and there is
+    /// no workspace `lua/` to compare with.
+    #[test]
+    fn the_scripts_compiled_in_are_the_workspace_lua_directory() {
+        let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Ok(workspace) = crate_dir.join("../../lua").canonicalize() else { return };
+        assert_eq!(crate_dir.join("lua").canonicalize().unwrap(), workspace, "crates/homing-core/lua must link to lua/");
+    }
+}

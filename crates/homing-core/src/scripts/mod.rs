@@ -59,13 +59,13 @@ macro_rules! script_spec {
     ($name:literal, includes: [$($inc:literal),*], keys: [$($k:literal),*], argv: [$($a:literal),*]) => {
         $crate::scripts::ScriptSpec {
             name: $name,
-            file: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/", $name, ".lua")),
+            file: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/", $name, ".lua")),
             includes: &[$($inc),*],
             keys: &[$($k),*],
             argv: &[$($a),*],
             source: concat!(
-                $(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/include/", $inc, ".lua")), "\n",)*
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/", $name, ".lua"))
+                $(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/include/", $inc, ".lua")), "\n",)*
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/lua/", $name, ".lua"))
             ),
         }
     };
