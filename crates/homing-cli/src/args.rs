@@ -38,6 +38,11 @@ impl Global {
         self.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379")
     }
 
+    /// The Redis URL as it may be printed: userinfo and secret parameters hidden.
+    pub fn shown_url(&self) -> String {
+        homing_core::redact_url(self.url())
+    }
+
     /// The queue's keys; checks the queue name and prefix before anything connects.
     pub fn keys(&self) -> Result<Keys, homing_core::Error> {
         Keys::new(&self.prefix, &QueueName::new(self.queue.as_str())?)

@@ -65,8 +65,11 @@ pub async fn run(global: &Global, cmd: DemoCmd) -> anyhow::Result<()> {
     anyhow::ensure!(cmd.sessions >= 1 && cmd.turns >= 1, "--sessions and --turns must be at least 1");
     let (_local, url) = LocalRedis::unless_given(global).await?;
     println!(
-        "Homing demo on {url}: {} conversations of {} turns, workers {} (concurrency {} each), a turn costs {:?} cold, {:?} warm\n",
-        cmd.sessions, cmd.turns, WORKERS.join(" and "), cmd.concurrency, cmd.cold, cmd.warm
+        "Homing demo on {}: {} conversations of {} turns, workers {} (concurrency {} each), a turn costs {:?} cold, {:?} warm\n",
+        homing_core::redact_url(&url),
+        cmd.sessions,
+        cmd.turns,
+        WORKERS.join(" and "), cmd.concurrency, cmd.cold, cmd.warm
     );
     let mut outcomes = Vec::new();
     for mode in [AffinityMode::On, AffinityMode::Off] {
@@ -98,7 +101,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
             Sim::new(SimArgs { cold: cmd.cold, warm: cmd.warm, idle_ttl: Duration::from_secs(600), capacity: 1000 });
         let worker = Worker::new(config, Labelled { name, sim })
             .await
-            .with_context(|| format!("cannot start worker {name} on {url}"))?;
+            .with_context(|| format!("cannot start worker {name} on {}", homing_core::redact_url(url)))?;
         let mut stop = stop_rx.clone();
         workers.push(tokio::spawn(worker.run(async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -110,7 +113,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
         homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() },
     )
     .await
-    .with_context(|| format!("cannot connect a producer to {url}"))?;
+    .with_context(|| format!("cannot connect a producer to {}", homing_core::redact_url(url)))?;
     // Drawn on stderr, and only on a terminal.
     let progress = indicatif::ProgressBar::new((cmd.sessions * cmd.turns) as u64).with_style(
         indicatif::ProgressStyle::with_template("affinity {prefix:>3} [{bar:40}] {pos}/{len} turns")

@@ -42,7 +42,7 @@ pub struct WorkerArgs {
     /// How often maintenance (promoting due delayed jobs) runs.
     #[arg(long, env = "HOMING_MAINTENANCE_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub maintenance_interval: Duration,
-    /// Serve Prometheus metrics at http://<addr>/metrics, and the probes /healthz and /readyz
+    /// Serve Prometheus metrics at http://ADDR/metrics, and the probes /healthz and /readyz
     /// (e.g. 0.0.0.0:9464). [default: off]
     #[arg(long, env = "HOMING_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -144,7 +144,7 @@ async fn serve<H: Handler>(
     handler: H,
     health: tokio::sync::watch::Sender<Option<homing_worker::Health>>,
 ) -> anyhow::Result<()> {
-    let at = format!("queue {:?} at {}", config.queue, config.redis_url);
+    let at = format!("queue {:?} at {}", config.queue, homing_core::redact_url(&config.redis_url));
     let worker = Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
     let _ = health.send(Some(worker.health()));
     let report = worker.run(crate::shutdown::signal()).await?;

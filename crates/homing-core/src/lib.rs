@@ -5,6 +5,7 @@ pub mod ids;
 pub mod job;
 pub mod keys;
 pub mod metrics;
+mod redact;
 pub mod route;
 pub mod scripts;
 pub mod settings;
@@ -14,6 +15,7 @@ pub use error::{Error, Result};
 pub use ids::{JobId, WorkerId};
 pub use job::Job;
 pub use keys::{Keys, QueueName};
+pub use redact::redact_url;
 pub use route::{Route, SpillReason};
 pub use settings::{AffinityMode, QueueSettings, PROTOCOL_VERSION};
 

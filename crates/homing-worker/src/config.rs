@@ -6,7 +6,24 @@ use homing_core::QueueSettings;
 use std::time::Duration;
 
 /// How a worker connects, how much it runs at once, and its timings.
-#[derive(Clone, Debug)]
+///
+/// Start from [`WorkerConfig::new`] (or `Default`) and change what you need, with the
+/// builder methods or by setting fields; each field's doc gives its default and why:
+///
+/// ```
+/// use homing_worker::WorkerConfig;
+/// use std::time::Duration;
+///
+/// let config = WorkerConfig::new("redis://127.0.0.1:6379", "chat")
+///     .name("chat-worker")
+///     .concurrency(32)
+///     .job_timeout(Duration::from_secs(60));
+/// assert_eq!(config.concurrency, 32);
+/// assert_eq!(config.liveness_ttl, Duration::from_secs(3)); // the default
+/// ```
+///
+/// Its `Debug` output hides the password in `redis_url`.
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// Redis URL. Default `redis://127.0.0.1:6379`.
     pub redis_url: String,
@@ -72,6 +89,66 @@ impl WorkerConfig {
         Self { redis_url: redis_url.into(), queue: queue.into(), ..Self::default() }
     }
 
+    /// Sets [`WorkerConfig::prefix`].
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`WorkerConfig::name`].
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets [`WorkerConfig::concurrency`].
+    pub fn concurrency(mut self, concurrency: u32) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets [`WorkerConfig::heartbeat_interval`].
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets [`WorkerConfig::liveness_ttl`].
+    pub fn liveness_ttl(mut self, ttl: Duration) -> Self {
+        self.liveness_ttl = ttl;
+        self
+    }
+
+    /// Sets [`WorkerConfig::job_timeout`].
+    pub fn job_timeout(mut self, timeout: Duration) -> Self {
+        self.job_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WorkerConfig::idle_block`].
+    pub fn idle_block(mut self, block: Duration) -> Self {
+        self.idle_block = block;
+        self
+    }
+
+    /// Sets [`WorkerConfig::maintenance_interval`].
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval;
+        self
+    }
+
+    /// Sets [`WorkerConfig::shutdown_grace`].
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets [`WorkerConfig::queue_settings`].
+    pub fn queue_settings(mut self, settings: QueueSettings) -> Self {
+        self.queue_settings = settings;
+        self
+    }
+
     /// Checks ranges and relations; the error names the setting and the fix.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
@@ -95,9 +172,56 @@ impl WorkerConfig {
     }
 }
 
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("redis_url", &homing_core::redact_url(&self.redis_url))
+            .field("queue", &self.queue)
+            .field("prefix", &self.prefix)
+            .field("name", &self.name)
+            .field("concurrency", &self.concurrency)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("liveness_ttl", &self.liveness_ttl)
+            .field("job_timeout", &self.job_timeout)
+            .field("idle_block", &self.idle_block)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("queue_settings", &self.queue_settings)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_the_redis_password() {
+        let shown = format!("{:?}", WorkerConfig::new("redis://app:hunter2@redis:6379/0", "chat"));
+        assert!(shown.contains(r#"redis_url: "redis://***@redis:6379/0""#), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn each_builder_method_sets_its_field() {
+        let s = Duration::from_secs;
+        let settings = QueueSettings { max_waiting: 3, ..Default::default() };
+        let c = WorkerConfig::new("redis://r", "q")
+            .prefix("p")
+            .name("n")
+            .concurrency(2)
+            .heartbeat_interval(s(4))
+            .liveness_ttl(s(5))
+            .job_timeout(s(6))
+            .idle_block(s(7))
+            .maintenance_interval(s(8))
+            .shutdown_grace(s(9))
+            .queue_settings(settings.clone());
+        let got = (c.prefix.as_str(), c.name.as_str(), c.concurrency, c.heartbeat_interval, c.liveness_ttl);
+        assert_eq!(got, ("p", "n", 2, s(4), s(5)));
+        assert_eq!((c.job_timeout, c.idle_block, c.maintenance_interval, c.shutdown_grace), (s(6), s(7), s(8), s(9)));
+        assert_eq!((c.redis_url.as_str(), c.queue.as_str(), c.queue_settings), ("redis://r", "q", settings));
+    }
 
     #[test]
     fn defaults_are_valid() {
