@@ -59,10 +59,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter(&cli.command).into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour());
     match cli.global.log_format.unwrap_or(args::LogFormat::Text) {
         args::LogFormat::Text => logs.init(),
-        args::LogFormat::Json => logs.json().init(),
+        // One object a line; each carries the fields of the span it was logged in (the job's
+        // queue, job_id, session, attempt and source) under "span", and every enclosing span
+        // under "spans".
+        args::LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -91,6 +94,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Colour codes only for a person at a terminal: never through a pipe (`kubectl logs`, a log
+/// collector), and never when `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Workers log their lifecycle; one-shot commands and the demo print their own output.

@@ -8,6 +8,7 @@ mod faults;
 mod ingress;
 #[cfg(feature = "integrations")]
 mod integrations;
+mod logs;
 mod modes;
 mod proofs_cli;
 mod proofs_metrics;
