@@ -73,5 +73,6 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
 end
 redis.call('ZREM', KEYS[2], worker)
 redis.call('HDEL', KEYS[3], worker)
-redis.call('HDEL', Q .. ':beats', worker)
+redis.call('HDEL', Q .. ':liveness', worker)
+redis.call('ZREM', Q .. ':waiting', worker)
 return moved

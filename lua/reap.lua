@@ -93,5 +93,6 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
 end
 redis.call('ZREM', KEYS[2], dead)
 redis.call('HDEL', KEYS[3], dead)
-redis.call('HDEL', Q .. ':beats', dead)
+redis.call('HDEL', Q .. ':liveness', dead)
+redis.call('ZREM', Q .. ':waiting', dead)
 return {dead, moved, 1}

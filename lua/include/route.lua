@@ -35,6 +35,8 @@ local function homing_route(Q, cfg, now, session, fields)
   end
   if route == 'hit' then
     redis.call('XADD', inbox, '*', unpack(fields))
+    -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).
+    redis.call('ZADD', Q .. ':waiting', 'NX', now, owner)
     redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   else
     redis.call('XADD', overflow, '*', unpack(fields))

@@ -88,7 +88,7 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
             .arg(keys.capacity())
             .arg(w)
             .cmd("HGET")
-            .arg(keys.beats())
+            .arg(keys.liveness())
             .arg(w);
     }
     let v: Vec<redis::Value> = pipe.query_async(&mut c).await?;
@@ -100,7 +100,11 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
             id: id.clone(),
             backlog: n(4 + 3 * i),
             capacity: n(5 + 3 * i),
-            heartbeat_age_ms: redis::from_redis_value_ref::<Option<i64>>(&v[6 + 3 * i]).ok().flatten().map(|b| now - b),
+            // The last beat set the deadline to its time plus the worker's liveness_ttl.
+            heartbeat_age_ms: redis::from_redis_value_ref::<Option<i64>>(&v[6 + 3 * i])
+                .ok()
+                .flatten()
+                .map(|ttl| now - (*deadline as i64 - ttl)),
             deadline_in_ms: *deadline as i64 - now,
         })
         .collect();

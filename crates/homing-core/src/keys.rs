@@ -98,9 +98,10 @@ impl Keys {
         format!("{}:lease:{pass}", self.base)
     }
 
-    /// `Q:beats`: worker id → its last heartbeat (ms, Redis clock), for operators.
-    pub fn beats(&self) -> String {
-        format!("{}:beats", self.base)
+    /// `Q:liveness`: worker id → its `liveness_ttl` (ms), written when it registers; its last
+    /// heartbeat was its deadline minus this.
+    pub fn liveness(&self) -> String {
+        format!("{}:liveness", self.base)
     }
 
     /// `Q:meta`: protocol version and queue settings.
@@ -133,6 +134,12 @@ impl Keys {
     /// the next ack after delivery moved on deletes them.
     pub fn overflow_kept(&self) -> String {
         format!("{}:overflow:kept", self.base)
+    }
+
+    /// `Q:waiting`: worker id → the time (ms) of the oldest job queued in its inbox, listed by
+    /// the route, so steal looks only at inboxes where a job may have waited past `max_wait`.
+    pub fn waiting(&self) -> String {
+        format!("{}:waiting", self.base)
     }
 
     /// `Q:pin:<session>`: the session's owner.

@@ -1,6 +1,9 @@
 //! The fetch loop: with `free` slots, claim inbox entries first, then overflow ones, in one
 //! script call; when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
-//! connection. Each entry runs as its own task under a concurrency permit.
+//! connection, repeated without the script while nothing comes, so an idle worker costs Redis
+//! one command per `idle_block`. Each entry runs as its own task under a concurrency permit.
+//! At shutdown a blocking read is dropped, not awaited: an entry Redis delivered to it in that
+//! instant stays pending to this worker, and the hand-back returns it (one attempt later).
 
 use crate::context::{Ctx, Source};
 use crate::error::Error;
@@ -16,11 +19,13 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// Runs until `stop` turns true; returns the in-flight job tasks for `run` to await.
-/// A fetch is never cancelled half-way: an entry claimed from Redis is always run.
+/// A fetch script is never cancelled half-way: an entry it claimed is always run.
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut blocking: Option<Connection> = None;
+    // True after a blocking read came back empty: nothing is waiting, so block again at once.
+    let mut idle = false;
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
     loop {
@@ -33,8 +38,23 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             _ = stop.changed() => break,
         };
         let free = 1 + slots.available_permits() as u32;
-        match next_batch(&ctx, &mut blocking, free).await {
+        let batch = match if idle { Ok(Vec::new()) } else { claim(&ctx, free).await } {
+            Ok(entries) if entries.is_empty() => tokio::select! {
+                read = wait(&ctx, &mut blocking) => read,
+                _ = stop.changed() => {
+                    // Drop the blocked read's connection, not back to the pool: a reply may
+                    // still be on its way.
+                    if let Some(conn) = blocking.take() {
+                        drop(Connection::take(conn));
+                    }
+                    break;
+                }
+            },
+            other => other,
+        };
+        match batch {
             Ok(entries) => {
+                idle = entries.is_empty();
                 if failing {
                     info!(worker = %ctx.id, "fetching again");
                     failing = false;
@@ -50,6 +70,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                 }
             }
             Err(e) => {
+                idle = false;
                 drop(first);
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
                 blocking = None;
@@ -76,17 +97,16 @@ fn is_nogroup(e: &Error) -> bool {
     matches!(e, Error::Core(homing_core::Error::Redis(r)) if r.code() == Some("NOGROUP"))
 }
 
-async fn next_batch<H>(
-    ctx: &Ctx<H>,
-    blocking: &mut Option<Connection>,
-    free: u32,
-) -> Result<Vec<(Source, StreamEntry)>, Error> {
+/// Up to `free` entries from the fetch script, inbox first; none when both streams are empty.
+async fn claim<H>(ctx: &Ctx<H>, free: u32) -> Result<Vec<(Source, StreamEntry)>, Error> {
     let mut conn = ctx.conns.shared().await?;
     let fetched = scripts::fetch(&mut conn, &ctx.keys, ctx.id.as_str(), free).await?;
-    if !fetched.inbox.is_empty() || !fetched.overflow.is_empty() {
-        let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
-        return Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect());
-    }
+    let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
+    Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect())
+}
+
+/// One blocking read of both streams on a dedicated connection, up to `idle_block`.
+async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Connection>) -> Result<Vec<(Source, StreamEntry)>, Error> {
     if blocking.is_none() {
         *blocking = Some(ctx.conns.dedicated().await?);
     }

@@ -3,7 +3,7 @@
 //! worker's tasks only set the flags.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A cheap, cloneable view of one worker's health, for probes. Get it with
@@ -18,6 +18,10 @@ struct State {
     last_beat_attempt_ms: AtomicU64,
     /// The last heartbeat reached Redis.
     connected: AtomicBool,
+    /// Since when heartbeats have reached Redis without a failure (`None` while failing).
+    connected_since: Mutex<Option<Instant>>,
+    /// Whether a heartbeat ever failed to reach Redis.
+    ever_lost: AtomicBool,
     /// The worker is in `Q:workers` (its first heartbeat succeeded) and has not left.
     registered: AtomicBool,
     draining: AtomicBool,
@@ -31,6 +35,9 @@ impl Health {
             started: Instant::now(),
             last_beat_attempt_ms: AtomicU64::new(0),
             connected: AtomicBool::new(false),
+            // The worker is built on a working connection.
+            connected_since: Mutex::new(Some(Instant::now())),
+            ever_lost: AtomicBool::new(false),
             registered: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             // A heartbeat attempt can take up to a connection timeout (5 s) on top of its interval.
@@ -61,9 +68,24 @@ impl Health {
         let now = self.0.started.elapsed().as_millis() as u64;
         self.0.last_beat_attempt_ms.store(now, Ordering::Relaxed);
         self.0.connected.store(reached_redis, Ordering::Relaxed);
+        let mut since = self.0.connected_since.lock().expect("not poisoned");
         if reached_redis {
             self.0.registered.store(true, Ordering::Relaxed);
+            since.get_or_insert_with(Instant::now);
+        } else {
+            *since = None;
+            self.0.ever_lost.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// How long heartbeats have reached Redis without a failure; zero while they fail.
+    pub(crate) fn connected_for(&self) -> Duration {
+        self.0.connected_since.lock().expect("not poisoned").map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// How long since heartbeats recovered from their last failure: `None` if none ever failed.
+    pub(crate) fn recovered_for(&self) -> Option<Duration> {
+        self.0.ever_lost.load(Ordering::Relaxed).then(|| self.connected_for())
     }
 
     pub(crate) fn set_draining(&self) {

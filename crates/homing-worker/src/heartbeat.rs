@@ -1,38 +1,76 @@
 //! Heartbeats on their own task and connection: a worker whose deadline passes counts as dead,
 //! so nothing else may delay them. A worker that finds itself unregistered (reaped while it
-//! could not reach Redis) registers again and recreates its inbox.
+//! could not reach Redis) registers again and recreates its inbox. A worker that does not hold
+//! the maintenance lease asks for it in its heartbeat once per lease period, so an idle worker
+//! costs Redis its heartbeat and its blocking read, nothing more.
 
 use crate::context::Ctx;
 use crate::error::Error;
+use crate::maintenance::lease_ttl;
 use crate::periodic::Periodic;
-use homing_core::scripts::{self, Heartbeat};
+use homing_core::scripts::{self, Beat, Heartbeat};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{info, warn};
 
-/// One heartbeat on a fresh dedicated connection; used at start.
+/// One heartbeat on a fresh dedicated connection, registering the worker and asking for the
+/// maintenance lease; used at start.
 pub(crate) async fn beat<H>(ctx: &Ctx<H>) -> Result<Heartbeat, Error> {
     let mut conn = ctx.conns.dedicated().await?;
-    let ttl = ctx.config.liveness_ttl;
-    let hb = scripts::heartbeat(&mut conn, &ctx.keys, ctx.id.as_str(), ttl, ctx.capacity()).await?;
+    let beat = Beat {
+        worker: ctx.id.as_str(),
+        liveness_ttl: ctx.config.liveness_ttl,
+        capacity: ctx.capacity(),
+        write_capacity: true,
+        lease_ttl: Some(lease_ttl(ctx.config.maintenance_interval)),
+    };
+    let hb = scripts::heartbeat_with(&mut conn, &ctx.keys, &beat).await?;
     ctx.health.beat_attempted(true);
+    if hb.lease {
+        take_lease(ctx);
+    }
     Ok(hb)
+}
+
+/// The heartbeat won the maintenance lease: the maintenance task takes it from here.
+fn take_lease<H>(ctx: &Ctx<H>) {
+    if !ctx.maintainer.swap(true, Ordering::Relaxed) {
+        info!(worker = %ctx.id, "took the maintenance lease");
+    }
 }
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut task = Periodic::new("heartbeat", ctx.config.heartbeat_interval);
+    let lease = lease_ttl(ctx.config.maintenance_interval);
+    // The capacity the last beat wrote (the first one, at start, wrote the concurrency).
+    let mut written = Some(ctx.config.concurrency);
+    let mut asked = Instant::now();
     while task.next(&mut stop).await {
+        let capacity = ctx.capacity();
+        let ask = !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining() && asked.elapsed() >= lease;
+        let beat = Beat {
+            worker: ctx.id.as_str(),
+            liveness_ttl: ctx.config.liveness_ttl,
+            capacity,
+            write_capacity: written != Some(capacity),
+            lease_ttl: ask.then_some(lease),
+        };
         let result = async {
             let c = task.conn(&ctx).await?;
-            Ok(scripts::heartbeat(c, &ctx.keys, ctx.id.as_str(), ctx.config.liveness_ttl, ctx.capacity()).await?)
+            Ok(scripts::heartbeat_with(c, &ctx.keys, &beat).await?)
         }
         .await;
         ctx.health.beat_attempted(result.is_ok());
-        if result.is_ok() {
-            // The heartbeat script reads every setting: they are valid.
-            ctx.bad_setting.clear(&ctx.id);
+        written = result.is_ok().then_some(capacity);
+        if ask {
+            asked = Instant::now();
         }
         if let Some(hb) = task.outcome(&ctx, result) {
+            if hb.lease {
+                take_lease(&ctx);
+            }
             if !hb.known {
                 warn!(worker = %ctx.id, "worker was deregistered while away; registered again");
                 if let Err(e) = ctx.ensure_groups().await {

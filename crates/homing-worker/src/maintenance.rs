@@ -25,8 +25,9 @@ use crate::periodic::Periodic;
 use deadpool_redis::Connection;
 use homing_core::scripts;
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -36,43 +37,71 @@ const LIMIT: u32 = 500;
 const CALLS: usize = 20;
 
 /// The lease outlives several ticks, so a holder keeps it through a slow tick, and a crashed
-/// holder is replaced within one lease period: at least 1 s, or five ticks.
+/// holder is replaced within one lease period (the others ask once per period in their
+/// heartbeat): at least 2 s, or five ticks. 2 s and not less, because a non-holder's ask costs
+/// Redis a command: with a 1 s heartbeat, one ask every other beat keeps an idle worker under
+/// five commands a second.
 pub(crate) fn lease_ttl(tick: Duration) -> Duration {
-    (tick * 5).max(Duration::from_secs(1))
+    (tick * 5).max(Duration::from_secs(2))
 }
 
+/// Runs the passes while this worker holds the maintenance lease (its heartbeat took it), and
+/// does nothing else: a worker that does not hold it costs Redis nothing here.
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut task = Periodic::new("maintenance", ctx.config.maintenance_interval);
     let ttl = lease_ttl(ctx.config.maintenance_interval);
     let mut holding = false;
     let mut judging = false;
     let mut reported = HashSet::new();
+    let mut due = Due::new(ctx.config.maintenance_interval, ctx.settings.visibility_timeout);
     while task.next(&mut stop).await {
-        // Judge others only once every live worker has had liveness_ttl to re-assert itself.
+        if !ctx.maintainer.load(Ordering::Relaxed) {
+            if holding {
+                info!(worker = %ctx.id, "lost the maintenance lease");
+                holding = false;
+            }
+            continue;
+        }
+        // Judge others only once every live worker has had liveness_ttl to re-assert itself,
+        // as seen by this task and by the heartbeats (which see an outage even while this
+        // worker did not hold the lease).
         let liveness = ctx.config.liveness_ttl;
-        let judge =
-            Judge { reap: task.healthy_for() >= liveness, reclaim: task.recovered_for().is_none_or(|t| t >= liveness) };
-        if judge.reap != judging && holding {
+        let recovered = |t: Option<Duration>| t.is_none_or(|t| t >= liveness);
+        let judge = Judge {
+            reap: task.healthy_for() >= liveness && ctx.health.connected_for() >= liveness,
+            reclaim: recovered(task.recovered_for()) && recovered(ctx.health.recovered_for()),
+        };
+        if judge.reap != judging {
             info!(worker = %ctx.id, settled = judge.reap, "reap and reclaim {}", if judge.reap { "resumed" } else { "held back until workers re-assert themselves" });
         }
         judging = judge.reap;
         let result = async {
             let c = task.conn(&ctx).await?;
             let held = scripts::lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str(), ttl).await?;
-            ctx.maintainer.store(held, std::sync::atomic::Ordering::Relaxed);
-            if held != holding {
-                info!(worker = %ctx.id, held, "maintenance lease changed hands");
-                holding = held;
+            if !held {
+                ctx.maintainer.store(false, Ordering::Relaxed);
+                return Ok(());
             }
-            if held {
-                passes(&ctx, c, judge, &mut reported).await?;
+            if !holding {
+                info!(worker = %ctx.id, "running maintenance");
+                holding = true;
             }
-            Ok::<_, Error>(())
+            passes(&ctx, c, judge, &mut due, &mut reported).await?;
+            // The passes' scripts read every setting: they are valid.
+            ctx.bad_setting.clear(&ctx.id);
+            Ok(())
         }
         .await;
         if task.outcome(&ctx, result).is_none() {
-            // Unsure whether the lease is still ours: stop routing ingress until it is renewed.
-            ctx.maintainer.store(false, std::sync::atomic::Ordering::Relaxed);
+            // Unsure whether the lease is still ours: stop routing ingress until the heartbeat
+            // finds it ours again.
+            ctx.maintainer.store(false, Ordering::Relaxed);
+        }
+    }
+    // Stopping on purpose: hand the lease on now rather than after it expires.
+    if ctx.maintainer.swap(false, Ordering::Relaxed) {
+        if let Ok(c) = task.conn(&ctx).await {
+            let _ = scripts::release_lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str()).await;
         }
     }
 }
@@ -89,6 +118,7 @@ async fn passes<H>(
     ctx: &Ctx<H>,
     c: &mut Connection,
     judge: Judge,
+    due: &mut Due,
     reported: &mut HashSet<String>,
 ) -> Result<(), Error> {
     let keys = &ctx.keys;
@@ -99,6 +129,7 @@ async fn passes<H>(
             break;
         }
     }
+    // Reap reads the heartbeat index: one call finds the next dead worker, if any.
     for _ in 0..if judge.reap { CALLS } else { 0 } {
         let reaped = scripts::reap(&mut *c, keys, ctx.id.as_str(), LIMIT).await?;
         let Some(worker) = reaped.worker else { break };
@@ -108,35 +139,67 @@ async fn passes<H>(
             warn!(reaper = %ctx.id, dead = %worker, moved = reaped.moved, "reaped a dead worker");
         }
     }
+    // Steal reads the waiting index: only inboxes where a job may have waited max_wait.
+    for _ in 0..CALLS {
+        let stolen = scripts::steal(&mut *c, keys, LIMIT).await?;
+        metrics::counter!(JOBS_RECLAIMED, "reason" => "wait").increment(stolen.moved);
+        if stolen.moved < u64::from(LIMIT) && stolen.looked < u64::from(LIMIT) {
+            break;
+        }
+    }
+    let now = Instant::now();
+    let reclaim = judge.reclaim && now >= due.reclaim;
+    let gauge = now >= due.gauges;
+    if !reclaim && !gauge {
+        return Ok(());
+    }
     let workers: Vec<String> = redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?;
-    // Every live inbox and the overflow in one round trip; a stream that filled its limit is
-    // asked again, up to CALLS times.
-    let mut streams: Vec<String> = workers.iter().map(|w| keys.inbox(w)).chain([keys.overflow()]).collect();
-    for _ in 0..if judge.reclaim { CALLS } else { 0 } {
-        let reclaimed = scripts::reclaim(&mut *c, keys, &streams, LIMIT).await?;
-        for (stream, r) in streams.iter().zip(&reclaimed) {
-            metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(r.released);
-            if r.moved > 0 {
-                metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(r.moved);
-                warn!(reaper = %ctx.id, %stream, moved = r.moved, "reclaimed jobs of a stalled worker");
+    if reclaim {
+        due.reclaim = now + due.reclaim_every;
+        // Every live inbox and the overflow in one round trip; a stream that filled its limit
+        // is asked again, up to CALLS times.
+        let mut streams: Vec<String> = workers.iter().map(|w| keys.inbox(w)).chain([keys.overflow()]).collect();
+        for _ in 0..CALLS {
+            let reclaimed = scripts::reclaim(&mut *c, keys, &streams, LIMIT).await?;
+            for (stream, r) in streams.iter().zip(&reclaimed) {
+                metrics::counter!(PINS_RELEASED, "reason" => "stalled").increment(r.released);
+                if r.moved > 0 {
+                    metrics::counter!(JOBS_RECLAIMED, "reason" => "stalled").increment(r.moved);
+                    warn!(reaper = %ctx.id, %stream, moved = r.moved, "reclaimed jobs of a stalled worker");
+                }
+            }
+            streams = full(streams, reclaimed.iter().map(|r| r.moved));
+            if streams.is_empty() {
+                break;
             }
         }
-        streams = full(streams, reclaimed.iter().map(|r| r.moved));
-        if streams.is_empty() {
-            break;
-        }
     }
-    gauges(keys, &workers, c, reported).await?;
-    let mut slow = workers;
-    for _ in 0..CALLS {
-        let stolen = scripts::steal(&mut *c, keys, &slow, LIMIT).await?;
-        metrics::counter!(JOBS_RECLAIMED, "reason" => "wait").increment(stolen.iter().sum());
-        slow = full(slow, stolen.into_iter());
-        if slow.is_empty() {
-            break;
-        }
+    if gauge {
+        due.gauges = now + due.gauges_every;
+        gauges(keys, &workers, c, reported).await?;
     }
     Ok(())
+}
+
+/// When the passes that look at every worker run next. They are paced, not run every tick, so
+/// maintenance costs Redis what changed (promote, reap and steal read indexes) plus, for these
+/// two, one command per worker per period.
+struct Due {
+    reclaim: Instant,
+    /// Half of `visibility_timeout` (at least a tick): a stalled job is reclaimed within
+    /// `visibility_timeout` plus this plus a tick.
+    reclaim_every: Duration,
+    gauges: Instant,
+    /// Twenty ticks (2 s by default): scrapes come every 15-60 s, and one `XLEN` per worker
+    /// every 2 s keeps a thousand-worker fleet's maintenance far below its heartbeats.
+    gauges_every: Duration,
+}
+
+impl Due {
+    fn new(tick: Duration, visibility_timeout: Duration) -> Self {
+        let now = Instant::now();
+        Self { reclaim: now, reclaim_every: (visibility_timeout / 2).max(tick), gauges: now, gauges_every: tick * 20 }
+    }
 }
 
 /// The items whose call moved a full `LIMIT`, so more may be waiting.

@@ -209,6 +209,8 @@ where
         };
         match result {
             Ok(v) => {
+                // Every call made through here runs a script that reads the settings.
+                ctx.bad_setting.clear(&ctx.id);
                 if failing {
                     info!(worker = %ctx.id, op, "redis call went through after retries");
                 }

@@ -98,7 +98,7 @@ async fn a_workers_metrics_count_each_event_exactly() {
     let addr = format!("127.0.0.1:{port}");
     let flags = [
         "--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--idle-block", "200ms",
-        "--maintenance-interval", "50ms", "--max-wait", "1s", "--visibility-timeout", "2500ms",
+        "--maintenance-interval", "50ms", "--max-wait", "2s", "--visibility-timeout", "2500ms",
         "--metrics-addr", &addr,
     ];
     let _m = WorkerProcess::start(&url, &queue, "m", &record, &flags);
@@ -147,7 +147,7 @@ async fn a_workers_metrics_count_each_event_exactly() {
     metric(INGRESS_ENVELOPES, &[("outcome", "malformed")], 1.0).await;
 
     // An idle live worker wf with three inbox entries: two delivered to it (one of a session it
-    // owns), one not. Its backlog is 3; after max_wait (1 s) the undelivered one is stolen;
+    // owns), one not. Its backlog is 3; after max_wait (2 s, longer than the 1 s gauge period) the undelivered one is stolen;
     // after visibility_timeout (2.5 s) the delivered two are reclaimed and its pin released.
     idle_worker(&mut c, &keys, "wf-1").await;
     let _: () = c.set(keys.pin("s-owned"), "wf-1").await.unwrap();
@@ -155,6 +155,8 @@ async fn a_workers_metrics_count_each_event_exactly() {
     add_job(&mut c, &keys.inbox("wf-1"), "f2", "s-other").await;
     deliver(&mut c, &keys.inbox("wf-1"), "wf-1", 2).await;
     add_job(&mut c, &keys.inbox("wf-1"), "f3", "s-third").await;
+    // Listed for steal as the route lists an inbox it queues to (these were added directly).
+    let _: () = c.zadd(keys.waiting(), "wf-1", 0).await.unwrap();
     metric(INBOX_BACKLOG, &[("worker", "wf-1")], 3.0).await;
     // A worker wd with two inbox entries, one delivered, then dead: reaped, both moved.
     idle_worker(&mut c, &keys, "wd-1").await;

@@ -196,7 +196,7 @@ async fn steal_moves_an_undelivered_inbox_entry_only_once_it_waited_max_wait() {
     let limit = Instant::now() + Duration::from_millis(2 * max_wait + 1000);
     loop {
         let before = redis_now(&mut c).await;
-        let moved = scripts::steal(&mut c, &keys, &["wa".to_string()], 100).await.unwrap()[0];
+        let moved = scripts::steal(&mut c, &keys, 100).await.unwrap().moved;
         let after = redis_now(&mut c).await;
         if moved == 0 {
             assert!(before < added + max_wait + 1, "not moved {} ms after it was queued", before - added);

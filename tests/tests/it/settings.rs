@@ -121,11 +121,10 @@ async fn a_corrupted_setting_fails_every_script_before_any_write() {
             ("complete", scripts::complete(&mut c, &keys, &finished(0), worker, b"out").await.unwrap_err()),
             ("fail", scripts::fail(&mut c, &keys, &stream, &entries[0], worker, 0.5, None, "e").await.unwrap_err()),
             ("reclaim", scripts::reclaim(&mut c, &keys, std::slice::from_ref(&stream), 10).await.unwrap_err()),
-            ("steal", scripts::steal(&mut c, &keys, &[worker.to_string()], 10).await.unwrap_err()),
+            ("steal", scripts::steal(&mut c, &keys, 10).await.unwrap_err()),
             ("replay", scripts::replay(&mut c, &keys, &dead).await.unwrap_err()),
             ("reap", scripts::reap(&mut c, &keys, worker, 10).await.unwrap_err()),
             ("forget", scripts::forget(&mut c, &keys, worker, true, 10).await.unwrap_err()),
-            ("heartbeat", scripts::heartbeat(&mut c, &keys, worker, Duration::from_secs(600), 2).await.unwrap_err()),
             ("init", scripts::init(&mut c, &keys, InitMode::Create, &QueueSettings::default()).await.unwrap_err()),
             ("load_settings", scripts::load_settings(&mut c, &keys).await.unwrap_err()),
         ];

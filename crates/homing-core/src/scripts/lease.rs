@@ -24,3 +24,14 @@ pub async fn lease<C: ConnectionLike>(
     let v = LUA.run(conn, &[&keys.lease(pass)], &[worker.as_bytes(), ttl.as_bytes()]).await?;
     Ok(int(&v)? == 1)
 }
+
+/// Releases lease `pass` if `worker` holds it, so another worker takes it at once.
+pub async fn release_lease<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    pass: &str,
+    worker: &str,
+) -> Result<(), Error> {
+    LUA.run(conn, &[&keys.lease(pass)], &[worker.as_bytes(), b"0"]).await?;
+    Ok(())
+}

@@ -1,29 +1,29 @@
 //! `steal`: move inbox entries that waited longer than `max_wait` to the overflow.
 
-use super::{int, script_spec, Lua, ScriptSpec};
+use super::{int, items, script_spec, Lua, ScriptSpec};
 use crate::error::Error;
 use crate::keys::Keys;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("steal",
     includes: ["settings", "entry"],
-    keys: ["meta", "inbox", "overflow"],
+    keys: ["meta", "waiting", "overflow"],
     argv: ["limit"]);
 static LUA: Lua = Lua::new(&SPEC);
 
-/// Moves at most `limit` undelivered entries older than `max_wait` from each of `workers`'
-/// inboxes to the overflow, all in one round trip; how many moved per worker, in order.
-pub async fn steal<C: ConnectionLike>(
-    conn: &mut C,
-    keys: &Keys,
-    workers: &[String],
-    limit: u32,
-) -> Result<Vec<u64>, Error> {
-    if workers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (meta, overflow, limit) = (keys.meta(), keys.overflow(), limit.to_string());
-    let inboxes: Vec<String> = workers.iter().map(|w| keys.inbox(w)).collect();
-    let calls = inboxes.iter().map(|inbox| LUA.cmd(&[&meta, inbox, &overflow], &[limit.as_bytes()]));
-    LUA.pipeline(conn, calls).await?.into_iter().map(|r| Ok(int(&r?)? as u64)).collect()
+/// What one `steal` call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stolen {
+    /// Entries moved to the overflow.
+    pub moved: u64,
+    /// Inboxes looked at (listed in `Q:waiting` with a job older than `max_wait`).
+    pub looked: u64,
+}
+
+/// Moves undelivered entries older than `max_wait` from the inboxes `Q:waiting` lists to the
+/// overflow: at most `limit` entries and `limit` inboxes per call.
+pub async fn steal<C: ConnectionLike>(conn: &mut C, keys: &Keys, limit: u32) -> Result<Stolen, Error> {
+    let v = LUA.run(conn, &[&keys.meta(), &keys.waiting(), &keys.overflow()], &[limit.to_string().as_bytes()]).await?;
+    let it = items("steal", v, 2)?;
+    Ok(Stolen { moved: int(&it[0])? as u64, looked: int(&it[1])? as u64 })
 }

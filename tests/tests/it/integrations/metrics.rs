@@ -89,8 +89,8 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.unwrap().unwrap();
     assert!(status.success());
-    let beats: u64 = conn(&url).await.hlen(keys.beats()).await.unwrap();
-    assert_eq!(beats, 0, "a leaving worker removes its heartbeat record");
+    let liveness: u64 = conn(&url).await.hlen(keys.liveness()).await.unwrap();
+    assert_eq!(liveness, 0, "a leaving worker removes its liveness record");
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.lines().count() >= 2, "{logs}");
     for line in logs.lines() {
