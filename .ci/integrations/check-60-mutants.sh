@@ -1,0 +1,45 @@
+# Mutation testing: every one-line mutation of lua/ in tests/mutants/lua.tsv (mutants/lua.py),
+# then cargo-mutants over the worker's fetch, execute, maintenance and shutdown code, one shard
+# of them per run within the lane's time budget (the shard turns with the day of the year; set
+# HOMING_MUTANTS_SHARD=k/n to pick one, or 0/1 for all of them, about 50 minutes here). A
+# surviving mutant fails the check unless tests/mutants/equivalent.md lists it with a reason.
+# Both mutate the checkout in place (restoring every file), so they refuse to start while the
+# files they mutate have uncommitted changes.
+source "$(dirname "$0")/tools.sh"
+need_apt redis-server redis-server
+cd "$ROOT"
+fail() { echo "check-60-mutants: $*" >&2; exit 1; }
+
+python3 .ci/integrations/mutants/lua.py "$ROOT" || fail "Lua mutants survived (see above)"
+
+if ! command -v cargo-mutants >/dev/null 2>&1; then
+  if [ ! -x "$LANE/cargo-mutants/bin/cargo-mutants" ]; then
+    cargo install -q --locked cargo-mutants --version 27.1.0 --root "$LANE/cargo-mutants" \
+      || missing cargo-mutants "cargo install cargo-mutants failed"
+  fi
+  export PATH="$LANE/cargo-mutants/bin:$PATH"
+fi
+FILES=(fetch execute maintenance worker)
+[ -z "$(git status --porcelain -- crates/homing-worker)" ] \
+  || fail "commit or stash crates/homing-worker first: cargo-mutants mutates it in place"
+SHARD="${HOMING_MUTANTS_SHARD:-$(( 10#$(date +%j) % 12 ))/12}"
+OUT="$LANE/cargo-mutants-out"
+rm -rf "$OUT" && mkdir -p "$OUT"
+args=(-p homing-worker --test-package homing-tests --in-place --timeout 240 -o "$OUT" --shard "$SHARD")
+for f in "${FILES[@]}"; do args+=(-f "crates/homing-worker/src/$f.rs"); done
+echo "check-60-mutants: cargo-mutants shard $SHARD of the worker's ${FILES[*]} code"
+# The tests that exercise those paths (the whole suite takes twice as long and adds no catch).
+cargo mutants "${args[@]}" -- -- routing:: failures:: drain:: proofs_recovery:: \
+  proofs_metrics::a_workers faults::a_frozen faults::behind faults::a_long faults::forget \
+  settings::a_running requests:: script_rules:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true
+git diff --quiet -- crates/homing-worker || fail "cargo-mutants left crates/homing-worker changed"
+survivors=0
+while read -r mutant; do
+  [ -z "$mutant" ] && continue
+  if ! grep -qF "$mutant" tests/mutants/equivalent.md; then
+    echo "check-60-mutants: survivor: $mutant" >&2
+    survivors=$((survivors + 1))
+  fi
+done < "$OUT/mutants.out/missed.txt"
+[ "$survivors" -eq 0 ] || fail "$survivors Rust mutants survived that tests/mutants/equivalent.md does not explain"
+echo "check-60-mutants: caught $(wc -l < "$OUT/mutants.out/caught.txt"), timed out (caught) $(wc -l < "$OUT/mutants.out/timeout.txt"), unviable $(wc -l < "$OUT/mutants.out/unviable.txt")"
