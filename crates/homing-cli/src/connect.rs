@@ -7,7 +7,8 @@ use redis::aio::MultiplexedConnection;
 
 /// Connects to the Redis of `global`, with an error that names the URL (its secrets hidden).
 pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
-    let client = redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.shown_url()))?;
+    let client =
+        redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.shown_url()))?;
     client.get_multiplexed_async_connection().await.with_context(|| format!("cannot connect to {}", global.shown_url()))
 }
 
@@ -16,7 +17,9 @@ pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
 /// itself, since it names what to fix.
 pub fn explain(e: homing_core::Error, global: &Global) -> anyhow::Error {
     match e {
-        homing_core::Error::Redis(_) => anyhow::Error::new(e).context(format!("cannot connect to {}", global.shown_url())),
+        homing_core::Error::Redis(_) => {
+            anyhow::Error::new(e).context(format!("cannot connect to {}", global.shown_url()))
+        }
         other => other.into(),
     }
 }

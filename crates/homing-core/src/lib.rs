@@ -29,6 +29,10 @@ mod tests {
     fn the_scripts_compiled_in_are_the_workspace_lua_directory() {
         let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let Ok(workspace) = crate_dir.join("../../lua").canonicalize() else { return };
-        assert_eq!(crate_dir.join("lua").canonicalize().unwrap(), workspace, "crates/homing-core/lua must link to lua/");
+        assert_eq!(
+            crate_dir.join("lua").canonicalize().unwrap(),
+            workspace,
+            "crates/homing-core/lua must link to lua/"
+        );
     }
 }

@@ -85,7 +85,10 @@ mod tests {
             ("redis://us:p/w@d@host:1/2?protocol=resp3", "redis://***@host:1/2?protocol=resp3"),
             ("redis://host:6379", "redis://host:6379"),
             ("redis+unix:///s.sock?db=2&pass=pw", "redis+unix:///s.sock?db=2&pass=***"),
-            ("http://127.0.0.1:80/jobs?a=1&Token=pw&apiKey=pw#f", "http://127.0.0.1:80/jobs?a=1&Token=***&apiKey=***#f"),
+            (
+                "http://127.0.0.1:80/jobs?a=1&Token=pw&apiKey=pw#f",
+                "http://127.0.0.1:80/jobs?a=1&Token=***&apiKey=***#f",
+            ),
             ("user:pw@host:6379", "***@host:6379"),
             ("redis://user:pw@[::1", "redis://***@[::1"),
             ("", ""),

@@ -15,6 +15,7 @@ mod proofs_metrics;
 mod proofs_recovery;
 mod proofs_routing;
 mod push_options;
+mod redaction;
 mod requests;
 mod routing;
 mod script_rules;
