@@ -68,6 +68,14 @@ fn worker(url: &str, queue: &str, args: &[&str]) -> (tokio::process::Child, std:
     (cmd.spawn().unwrap(), log)
 }
 
+async fn registered(url: &str, keys: &Keys) {
+    wait_for("the worker to register", Duration::from_secs(30), || async {
+        let n: u64 = conn(url).await.zcard(keys.workers()).await.unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+}
+
 async fn stop(mut child: tokio::process::Child) {
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status();
     let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
@@ -98,11 +106,7 @@ async fn no_secret_of_a_url_is_printed_by_the_cli_a_worker_or_its_metrics() {
     // Success: a worker (text logs at debug, metrics served) and every command.
     let metrics = format!("127.0.0.1:{}", free_port());
     let (w, log) = worker(&url, &queue, &["worker", "--name", "redact-w", "--metrics-addr", &metrics, "echo"]);
-    wait_for("the worker to register", Duration::from_secs(30), || async {
-        let n: u64 = conn(&plain).await.zcard(keys.workers()).await.unwrap();
-        (n > 0).then_some(())
-    })
-    .await;
+    registered(&plain, &keys).await;
     for args in [
         vec!["push", "s1", "hello"],
         vec!["push", "s1", "hello", "--wait", "10s"],
@@ -145,6 +149,7 @@ async fn no_secret_of_a_url_is_printed_by_the_cli_a_worker_or_its_metrics() {
             &app,
         ],
     );
+    registered(&plain, &http_keys).await;
     printed.homing(&url, &http_queue, &["push", "s2", "to the app", "--wait", "15s"]).await;
     wait_dead_letters(&plain, &http_keys, 1).await;
     let (_, list) = printed.homing(&url, &http_queue, &["dead", "list"]).await;
