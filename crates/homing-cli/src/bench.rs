@@ -34,9 +34,25 @@ pub struct BenchCmd {
     /// Payload bytes per job.
     #[arg(long, default_value_t = 64)]
     pub payload: usize,
+    /// Instead: the fleet workload, for each of these worker counts (e.g. 8,64,256,1000): Redis
+    /// commands/s and CPU idle and at `--rate`, and p99 push → start (see fleet.rs).
+    #[arg(long, value_delimiter = ',')]
+    pub fleet: Vec<usize>,
+    /// Jobs per second pushed in the fleet workload's paced phase.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    /// Seconds each fleet phase is measured.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
+    if !cmd.fleet.is_empty() {
+        let (local, url) = LocalRedis::unless_given(global).await?;
+        let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, cmd.rate, cmd.seconds).await;
+        drop(local);
+        return result;
+    }
     anyhow::ensure!(cmd.jobs >= 1 && cmd.sessions >= 1 && cmd.batch >= 1 && cmd.workers >= 1, "sizes must be >= 1");
     let (local, url) = LocalRedis::unless_given(global).await?;
     let queue = format!("bench-{:06x}", fastrand::u32(..0xff_ffff));

@@ -8,6 +8,7 @@ mod dead;
 mod demo;
 mod endpoints;
 mod exec;
+mod fleet;
 mod forget;
 mod http;
 mod local_redis;

@@ -49,9 +49,10 @@ pub struct WorkerConfig {
     /// Default 5 min: far above a chat turn or an inference call, low enough to free a slot
     /// held by a hung dependency.
     pub job_timeout: Duration,
-    /// How long an idle worker's blocking read waits before checking for shutdown. New jobs
-    /// wake it at once, so this only bounds how long `run` takes to notice shutdown when idle.
-    /// Default 1 s.
+    /// How long an idle worker's blocking read waits before it blocks again. New jobs wake it
+    /// at once and shutdown drops it, so this only sets what an idle worker costs Redis: one
+    /// command per `idle_block`. Default 5 s: with the heartbeat, under four commands a second
+    /// per idle worker, so a thousand replicas cost Redis less than 5k commands a second.
     pub idle_block: Duration,
     /// How often maintenance runs (promoting due delayed jobs). Default 100 ms: a delayed job
     /// or retry starts at most this late.
@@ -75,7 +76,7 @@ impl Default for WorkerConfig {
             heartbeat_interval: Duration::from_secs(1),
             liveness_ttl: Duration::from_secs(3),
             job_timeout: Duration::from_secs(300),
-            idle_block: Duration::from_secs(1),
+            idle_block: Duration::from_secs(5),
             maintenance_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(30),
             queue_settings: QueueSettings::default(),

@@ -1,0 +1,173 @@
+//! `homing bench --fleet 8,64,256,1000`: what a fleet of W idle workers costs Redis, and what
+//! it does to latency. For each W it starts W in-process workers of concurrency 1 (the default
+//! timings), lets them settle, then measures Redis over `--seconds` twice: idle, and with jobs
+//! pushed at `--rate` per second. It reports Redis commands/s (the `INFO commandstats` delta,
+//! script-internal commands included), Redis CPU (the `used_cpu_*` delta) and the p99 from push
+//! to handler start, each also as a ratio to the first W.
+
+use anyhow::Context;
+use homing_client::Producer;
+use homing_worker::{HandlerError, Job, Worker, WorkerConfig};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What one fleet size measured.
+struct Row {
+    workers: usize,
+    idle_cmds: f64,
+    idle_cpu: f64,
+    busy_cmds: f64,
+    busy_cpu: f64,
+    p99_ms: f64,
+}
+
+/// Redis's command count and CPU seconds so far.
+async fn redis_counters(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(f64, f64)> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await?;
+    let calls: f64 = info
+        .lines()
+        .filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<f64>().ok())
+        .sum();
+    let cpu_info: String = redis::cmd("INFO").arg("cpu").query_async(c).await?;
+    let cpu: f64 = cpu_info
+        .lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| l.split_once(':')?.1.trim().parse::<f64>().ok())
+        .sum();
+    Ok((calls, cpu))
+}
+
+/// Commands/s and CPU share of Redis over `secs` while `during` runs.
+async fn measure<F: std::future::Future<Output = anyhow::Result<()>>>(
+    c: &mut redis::aio::MultiplexedConnection,
+    secs: f64,
+    during: F,
+) -> anyhow::Result<(f64, f64)> {
+    let (calls0, cpu0) = redis_counters(c).await?;
+    let started = Instant::now();
+    during.await?;
+    let elapsed = started.elapsed().as_secs_f64().max(secs);
+    let (calls1, cpu1) = redis_counters(c).await?;
+    // The two INFO calls of the second snapshot are ours, not the fleet's.
+    Ok(((calls1 - calls0 - 2.0) / elapsed, (cpu1 - cpu0) / elapsed))
+}
+
+pub async fn run(url: &str, prefix: &str, sizes: &[usize], rate: u32, secs: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(!sizes.is_empty() && sizes.iter().all(|w| *w >= 1), "--fleet takes sizes >= 1, e.g. 8,64,256,1000");
+    anyhow::ensure!(rate >= 1 && secs >= 1, "--rate and --seconds must be >= 1");
+    let mut c = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
+    let mut rows = Vec::new();
+    for &w in sizes {
+        eprintln!("fleet: {w} workers ...");
+        rows.push(one(url, prefix, w, rate, secs, &mut c).await.with_context(|| format!("fleet of {w}"))?);
+    }
+    print(&rows, rate, secs);
+    Ok(())
+}
+
+async fn one(
+    url: &str,
+    prefix: &str,
+    w: usize,
+    rate: u32,
+    secs: u64,
+    c: &mut redis::aio::MultiplexedConnection,
+) -> anyhow::Result<Row> {
+    let queue = format!("fleet-{w}-{:06x}", fastrand::u32(..0xff_ffff));
+    let base = Instant::now();
+    let waits: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running = Vec::new();
+    for i in 0..w {
+        let config = WorkerConfig {
+            redis_url: url.to_string(),
+            queue: queue.clone(),
+            prefix: prefix.to_string(),
+            name: format!("fleet{i}"),
+            concurrency: 1,
+            ..Default::default()
+        };
+        let waits = waits.clone();
+        // The payload is the push time in µs since `base`: the same clock, so no skew.
+        let handler = move |job: Job| {
+            let pushed: u64 = std::str::from_utf8(&job.payload).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let now = base.elapsed().as_micros() as u64;
+            waits.lock().expect("not poisoned").push(now.saturating_sub(pushed) as f64 / 1000.0);
+            async { Ok::<_, HandlerError>(()) }
+        };
+        let worker = Worker::new(config, handler).await.context("cannot start a fleet worker")?;
+        let mut stop = stop_rx.clone();
+        running.push(tokio::spawn(worker.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })));
+    }
+    let producer = Producer::connect(url, &queue).await?;
+    let keys = producer.keys().clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: usize = redis::cmd("ZCARD").arg(keys.workers()).query_async(c).await?;
+        if n == w {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {n} of {w} workers registered after 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let start-up traffic (registration, the first lease) pass.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let period = Duration::from_secs(secs);
+    let (idle_cmds, idle_cpu) = measure(c, secs as f64, async {
+        tokio::time::sleep(period).await;
+        Ok(())
+    })
+    .await?;
+    let total = rate as u64 * secs;
+    let (busy_cmds, busy_cpu) = measure(c, secs as f64, async {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        for i in 0..total {
+            tick.tick().await;
+            let pushed = base.elapsed().as_micros().to_string();
+            producer.push_raw(&format!("s{}", i % 1000), pushed.as_bytes()).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (waits.lock().expect("not poisoned").len() as u64) < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    for r in running {
+        r.await??;
+    }
+    crate::local_redis::remove_queue(url, &keys).await;
+    let mut waits = std::mem::take(&mut *waits.lock().expect("not poisoned"));
+    anyhow::ensure!(waits.len() as u64 >= total, "only {} of {total} jobs ran", waits.len());
+    waits.sort_by(f64::total_cmp);
+    let p99_ms = waits[((waits.len() as f64 * 0.99) as usize).min(waits.len() - 1)];
+    Ok(Row { workers: w, idle_cmds, idle_cpu, busy_cmds, busy_cpu, p99_ms })
+}
+
+fn print(rows: &[Row], rate: u32, secs: u64) {
+    let base = &rows[0];
+    println!("fleet: W workers of concurrency 1, default timings; idle and at {rate} jobs/s, {secs} s each");
+    println!(
+        "{:>6} {:>12} {:>10} {:>9} {:>12} {:>9} {:>9}   ratios to W={}: idle cmds, busy cmds, p99",
+        "W", "idle cmd/s", "per worker", "idle CPU", "busy cmd/s", "busy CPU", "p99 ms", base.workers
+    );
+    for r in rows {
+        println!(
+            "{:>6} {:>12.0} {:>10.2} {:>8.1}% {:>12.0} {:>8.1}% {:>9.2}   {:.2}x {:.2}x {:.2}x",
+            r.workers,
+            r.idle_cmds,
+            r.idle_cmds / r.workers as f64,
+            r.idle_cpu * 100.0,
+            r.busy_cmds,
+            r.busy_cpu * 100.0,
+            r.p99_ms,
+            r.idle_cmds / base.idle_cmds,
+            r.busy_cmds / base.busy_cmds,
+            r.p99_ms / base.p99_ms,
+        );
+    }
+}
