@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod drain;
+mod examples;
 mod failures;
 mod faults;
 mod ingress;
