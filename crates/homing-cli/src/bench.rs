@@ -44,9 +44,18 @@ pub struct BenchCmd {
     /// Seconds each fleet phase is measured.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Instead: Redis memory per pinned session, queued job, worker and dead letter (sizing.rs).
+    #[arg(long)]
+    pub sizing: bool,
 }
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
+    if cmd.sizing {
+        let (local, url) = LocalRedis::unless_given(global).await?;
+        let result = crate::sizing::run(&url).await;
+        drop(local);
+        return result;
+    }
     if !cmd.fleet.is_empty() {
         let (local, url) = LocalRedis::unless_given(global).await?;
         let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, cmd.rate, cmd.seconds).await;
@@ -91,6 +100,9 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     }
     let pushed = started.elapsed();
 
+    let client = redis::Client::open(url.as_str())?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let (_, cpu_before) = crate::fleet::redis_counters(&mut c).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let mut running = Vec::new();
@@ -101,8 +113,6 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         })));
     }
     let (overflow, kept) = (producer.keys().overflow(), producer.keys().overflow_kept());
-    let client = redis::Client::open(url.as_str())?;
-    let mut c = client.get_multiplexed_async_connection().await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         // The overflow keeps its last-delivered entry, acked, for the group lag (keys.rs).
@@ -115,6 +125,8 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let drained = started.elapsed();
+    let (_, cpu_after) = crate::fleet::redis_counters(&mut c).await?;
+    let redis_cpu = (cpu_after - cpu_before) / drained.as_secs_f64();
     let _ = stop_tx.send(true);
     for r in running {
         r.await??;
@@ -128,5 +140,10 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     );
     println!("push (pipelined push script): {:>9.0} jobs/s  ({:.2?})", rate(pushed), pushed);
     println!("run  (fetch + no-op + complete): {:>6.0} jobs/s  ({:.2?})", rate(drained), drained);
+    println!(
+        "Redis CPU while running: {:.0}% of a core, so one core would sustain about {:.0} jobs/s",
+        redis_cpu * 100.0,
+        rate(drained) / redis_cpu.max(0.01)
+    );
     Ok(())
 }

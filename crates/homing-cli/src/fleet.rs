@@ -23,12 +23,10 @@ struct Row {
 }
 
 /// Redis's command count and CPU seconds so far.
-async fn redis_counters(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(f64, f64)> {
+pub(crate) async fn redis_counters(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(f64, f64)> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await?;
-    let calls: f64 = info
-        .lines()
-        .filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<f64>().ok())
-        .sum();
+    let calls: f64 =
+        info.lines().filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<f64>().ok()).sum();
     let cpu_info: String = redis::cmd("INFO").arg("cpu").query_async(c).await?;
     let cpu: f64 = cpu_info
         .lines()

@@ -16,6 +16,7 @@ mod push;
 mod queue;
 mod shutdown;
 mod sim;
+mod sizing;
 mod status;
 mod worker;
 
