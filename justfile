@@ -21,6 +21,18 @@ check-integrations:
 ci:
     bash .ci/run
 
+# The crate docs as docs.rs builds them, every warning an error (the integrations lane runs it).
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+
+# Package every publishable crate and build each from its package alone; uploads nothing.
+publish-dry-run:
+    cargo publish --dry-run --locked --allow-dirty --workspace --exclude homing-tests --exclude homing-examples
+
+# Run one of examples/ against $REDIS_URL: just example worker (then, elsewhere: just example producer)
+example NAME *ARGS:
+    cargo run -q -p homing-examples --example {{NAME}} -- {{ARGS}}
+
 # Lints as CI would want them.
 lint:
     cargo clippy --workspace --all-targets -- -D warnings
