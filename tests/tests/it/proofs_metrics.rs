@@ -211,3 +211,33 @@ async fn a_workers_metrics_count_each_event_exactly() {
     assert_eq!(errors.len(), 1, "only ingress failed: {errors:?}");
     assert!(errors[0].1 >= broken, "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_and_run_histograms_record_seconds() {
+    let url = redis_url();
+    let queue = fresh_queue("histmetrics");
+    let keys = keys_of(&queue);
+    let record = record_file("histmetrics");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let flags = ["--maintenance-interval", "20ms", "--idle-block", "200ms", "--metrics-addr", &addr];
+    let _w = WorkerProcess::start(&url, &queue, "h", &record, &flags);
+    wait_workers(&url, &keys, 1).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    // Waits at least its 400 ms delay, then runs 300 ms.
+    let delayed = PushOptions { delay: Some(Duration::from_millis(400)), ..Default::default() };
+    producer.push_raw_with("s", b"sleep:300", delayed).await.unwrap();
+    let s = wait_for("the job to be measured", Duration::from_secs(10), || {
+        let addr = addr.clone();
+        async move { Some(scrape(&addr).await).filter(|s| s.get(JOB_RUN_SECONDS_COUNT, &[]) == Some(1.0)) }
+    })
+    .await;
+    let wait = s.value(&format!("{JOB_WAIT_SECONDS}_sum"), &[]);
+    let run = s.value(&format!("{JOB_RUN_SECONDS}_sum"), &[]);
+    assert!((0.4..2.0).contains(&wait), "waited {wait} s");
+    assert!((0.3..2.0).contains(&run), "ran {run} s");
+    assert_eq!(s.value(&format!("{JOB_WAIT_SECONDS}_bucket"), &[("le", "0.25")]), 0.0);
+    assert_eq!(s.value(&format!("{JOB_WAIT_SECONDS}_bucket"), &[("le", "1")]), 1.0);
+}
+
+const JOB_RUN_SECONDS_COUNT: &str = "homing_job_run_seconds_count";
