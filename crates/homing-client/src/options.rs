@@ -2,7 +2,16 @@
 
 use std::time::Duration;
 
-/// How a [`crate::Producer`] connects.
+/// How a [`crate::Producer`] connects. Start from `ProducerOptions::default()`; each field's
+/// doc gives its default and why.
+///
+/// ```
+/// use homing_client::ProducerOptions;
+/// use std::time::Duration;
+///
+/// let options = ProducerOptions::default().prefix("staging").response_timeout(Duration::from_secs(5));
+/// assert_eq!((options.prefix.as_str(), options.response_timeout), ("staging", Duration::from_secs(5)));
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProducerOptions {
     /// Key prefix; must match the workers'. Default `homing`.
@@ -16,6 +25,20 @@ pub struct ProducerOptions {
 impl Default for ProducerOptions {
     fn default() -> Self {
         Self { prefix: homing_core::keys::DEFAULT_PREFIX.to_string(), response_timeout: Duration::from_secs(2) }
+    }
+}
+
+impl ProducerOptions {
+    /// Sets [`ProducerOptions::prefix`].
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`ProducerOptions::response_timeout`].
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
     }
 }
 
@@ -57,5 +80,39 @@ impl PushOptions {
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
+    }
+
+    /// Sets how long the idempotency key is remembered.
+    pub fn key_ttl(mut self, ttl: Duration) -> Self {
+        self.key_ttl = Some(ttl);
+        self
+    }
+
+    /// Uses `id` as the job id instead of a generated one.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_builder_method_sets_its_field() {
+        let p = ProducerOptions::default().prefix("p").response_timeout(Duration::from_secs(9));
+        assert_eq!((p.prefix.as_str(), p.response_timeout), ("p", Duration::from_secs(9)));
+        let o = PushOptions::default()
+            .delay(Duration::from_secs(1))
+            .key("k")
+            .key_ttl(Duration::from_secs(2))
+            .max_attempts(3)
+            .id("i");
+        assert_eq!(
+            (o.delay, o.key.as_deref(), o.key_ttl),
+            (Some(Duration::from_secs(1)), Some("k"), Some(Duration::from_secs(2)))
+        );
+        assert_eq!((o.max_attempts, o.id.as_deref()), (Some(3), Some("i")));
     }
 }

@@ -32,11 +32,13 @@ impl From<Pushed> for Receipt {
     }
 }
 
-/// Pushes jobs to one queue. Cheap to clone: clones share one multiplexed connection.
+/// Pushes jobs to one queue. `Clone + Send + Sync` and cheap to clone (a few reference counts):
+/// clones share one multiplexed connection, which reconnects on its own, and one reply reader,
+/// so hand a clone to each task rather than putting the producer behind a lock.
 #[derive(Clone)]
 pub struct Producer {
     conn: ConnectionManager,
-    keys: Keys,
+    keys: Arc<Keys>,
     settings: Arc<OnceLock<QueueSettings>>,
     replies: Arc<Replies>,
 }
@@ -77,7 +79,7 @@ impl Producer {
             Err(e) if e.is_bad_setting() => {}
             Err(e) => return Err(e),
         }
-        Ok(Self { conn, keys, settings, replies })
+        Ok(Self { conn, keys: Arc::new(keys), settings, replies })
     }
 
     /// The queue's keys (for inspection and tests).
