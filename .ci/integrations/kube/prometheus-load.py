@@ -175,6 +175,13 @@ r.client_kill_filter(_type="normal", skipme=True)
 wait("Redis errors counted", lambda: scraped("homing_redis_errors_total") > 0, 20)
 wait("retries promoted and dead letters", lambda: scraped("homing_jobs_promoted_total") > 0
      and scraped("homing_jobs_finished_total", 'outcome="dead"') > 0, 30)
+# A corrupted queue setting: every script refuses the queue, the workers raise the alarm gauge,
+# and clear it once the setting is fixed.
+r.hset(f"{Q}:meta", "max_waiting", "abc")
+wait("the bad setting reported", lambda: scraped("homing_settings_invalid", 'field="max_waiting"') >= 1, 20)
+time.sleep(2)  # scraped by Prometheus while set
+r.hset(f"{Q}:meta", "max_waiting", "1")
+wait("the bad setting cleared", lambda: scraped("homing_settings_invalid", 'field="max_waiting"') == 0, 20)
 time.sleep(3)  # a few more scrapes and rule evaluations of everything above
 
 SUBST = {"$namespace": NAMESPACE, "$queue": QUEUE, "$__rate_interval": "30s"}
