@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// An expected value: a metric name, its exact labels, its value.
+pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 /// A series: the metric name and its labels, sorted by label name.
 pub type Series = (String, BTreeMap<String, String>);
 

@@ -93,7 +93,7 @@ async fn a_worker_process_serves_pushes_and_leaves_on_sigterm() {
     .await;
     assert_eq!(capacity, "0");
     let listed: Vec<String> = conn(&url).await.zrange(&workers, 0, -1).await.unwrap();
-    assert_eq!(listed, [id.clone()], "listed while its job runs");
+    assert_eq!(listed, std::slice::from_ref(&id), "listed while its job runs");
     assert_eq!(busy.await.unwrap().unwrap(), b"sleep:1.5", "the job in flight finished on the draining worker");
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("worker exits").unwrap();
     assert_eq!(status.code(), Some(0), "a drained worker exits 0");
@@ -272,7 +272,11 @@ async fn status_and_dead_letters_list_replay_and_purge() {
 
 /// Starts `homing worker` with fast retries (2 attempts, 10 ms backoff) and `handler` args,
 /// waits until it registers, and returns it with a producer on its queue.
-pub(crate) async fn handler_worker(url: &str, queue: &str, handler: &[&str]) -> (tokio::process::Child, homing_client::Producer) {
+pub(crate) async fn handler_worker(
+    url: &str,
+    queue: &str,
+    handler: &[&str],
+) -> (tokio::process::Child, homing_client::Producer) {
     let keys = Keys::with_default_prefix(&QueueName::new(queue).unwrap());
     let mut worker = homing(url, queue);
     worker

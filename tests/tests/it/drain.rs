@@ -110,7 +110,11 @@ async fn past_shutdown_grace_the_unfinished_job_is_handed_back_and_runs_elsewher
     let pushed = vec![job.clone()];
     let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(20)).await;
     let done = read_record(&record);
-    assert_eq!(done[&job].iter().map(|f| f.worker.as_str()).collect::<Vec<_>>(), ["cb"], "the cancelled run never finished");
+    assert_eq!(
+        done[&job].iter().map(|f| f.worker.as_str()).collect::<Vec<_>>(),
+        ["cb"],
+        "the cancelled run never finished"
+    );
     assert_settled(&url, &keys, &pushed, &completed).await;
     Attempts::from_record(&record).check(5, Gaps::None);
     drop(b);
@@ -297,7 +301,7 @@ async fn the_overflow_lag_stays_an_integer_when_the_last_delivered_job_finishes_
     assert_eq!(overflow_lag(&mut c, &keys).await, Some(0));
     // Only the last-delivered entry is kept, acked; the earlier one it kept is gone now.
     let kept: Vec<String> = c.smembers(keys.overflow_kept()).await.unwrap();
-    assert_eq!(kept, [last.id.clone()]);
+    assert_eq!(kept, std::slice::from_ref(&last.id));
     let len: u64 = c.xlen(keys.overflow()).await.unwrap();
     assert_eq!(len, 1);
     assert_settled(&url, &keys, &ids, &ids.iter().cloned().collect()).await;

@@ -57,7 +57,13 @@ pub(crate) async fn dead_ids(url: &str, keys: &Keys) -> Vec<(String, String)> {
 
 /// Waits until every id of `pushed` is recorded or dead and nothing is queued; returns the
 /// completed ids.
-pub(crate) async fn wait_settled(url: &str, keys: &Keys, record: &Path, pushed: &[String], limit: Duration) -> HashSet<String> {
+pub(crate) async fn wait_settled(
+    url: &str,
+    keys: &Keys,
+    record: &Path,
+    pushed: &[String],
+    limit: Duration,
+) -> HashSet<String> {
     wait_for("every job completed or dead-lettered", limit, || async {
         let done: HashSet<String> = read_record(record).into_keys().collect();
         let dead: HashSet<String> = dead_ids(url, keys).await.into_iter().map(|(id, _)| id).collect();
@@ -111,7 +117,10 @@ async fn killing_workers_at_random_under_load_loses_no_job() {
             // most one heartbeat_interval (100 ms) before the kill: not reaped before 400 ms,
             // and within 2 x liveness_ttl + 1 s.
             let reaped_after = killed_at.elapsed();
-            assert!(reaped_after >= Duration::from_millis(400), "reaped {reaped_after:?} after kill -9, before its deadline");
+            assert!(
+                reaped_after >= Duration::from_millis(400),
+                "reaped {reaped_after:?} after kill -9, before its deadline"
+            );
             assert!(reaped_after <= Duration::from_secs(2), "reaped {reaped_after:?} after kill -9");
         }
         workers.push(WorkerProcess::start(&url, &queue, &format!("k{}", round + 3), &record, FAST));
@@ -194,7 +203,10 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
     // The holder renewed its 1 s lease at most one tick (50 ms) before the freeze: the lease
     // passes when it expires, not before, and within 2 x 1 s + 1 s.
     let lease_taken = frozen_at.elapsed();
-    assert!(lease_taken >= Duration::from_millis(950), "lease passed {lease_taken:?} after the freeze, before it expired");
+    assert!(
+        lease_taken >= Duration::from_millis(950),
+        "lease passed {lease_taken:?} after the freeze, before it expired"
+    );
     assert!(lease_taken <= Duration::from_secs(3), "lease passed {lease_taken:?} after the freeze");
     wait_for("the slow job to start on fb", Duration::from_secs(10), || async {
         read_starts(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())
@@ -203,7 +215,10 @@ async fn a_frozen_workers_jobs_finish_elsewhere_and_its_late_completion_is_stale
     // The frozen worker renewed the job's lease at most visibility_timeout / 3 before the
     // freeze, so it is not reclaimed before 2/3 s; and it starts on fb within 2 x 1 s + 1 s.
     let moved_after = frozen_at.elapsed();
-    assert!(moved_after >= Duration::from_millis(666), "reclaimed {moved_after:?} after the freeze, before visibility_timeout");
+    assert!(
+        moved_after >= Duration::from_millis(666),
+        "reclaimed {moved_after:?} after the freeze, before visibility_timeout"
+    );
     assert!(moved_after <= Duration::from_secs(3), "reclaimed {moved_after:?} after the freeze");
     let rerun = wait_for("the slow job to finish on fb", Duration::from_secs(20), || async {
         read_record(&record).get(slow.id.as_str()).and_then(|runs| runs.iter().find(|r| r.worker == "fb").cloned())

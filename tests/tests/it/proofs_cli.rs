@@ -26,7 +26,8 @@ async fn queue_with_state(queue: &str) -> Keys {
     scripts::heartbeat(&mut c, &keys, "w-1", Duration::from_secs(60), 4).await.unwrap();
     create_groups(&mut c, &[keys.overflow(), keys.inbox("w-1")]).await;
     for id in ["j1", "j2"] {
-        let _: String = c.xadd(keys.overflow(), "*", &[("id", id), ("s", "s"), ("p", "x"), ("a", "0"), ("t", "1")]).await.unwrap();
+        let _: String =
+            c.xadd(keys.overflow(), "*", &[("id", id), ("s", "s"), ("p", "x"), ("a", "0"), ("t", "1")]).await.unwrap();
     }
     let _: i64 = c.zadd(keys.delayed(), b"member".as_slice(), 9_999_999_999_999u64).await.unwrap();
     let _: String = c.xadd(keys.dead(), "*", &[("reason", "fatal"), ("error", "e")]).await.unwrap();
@@ -89,7 +90,8 @@ async fn status_prints_the_queue_as_text_and_watch_prints_it_again_as_it_changes
     }
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("status --watch exits").unwrap();
+    let exit =
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("status --watch exits").unwrap();
     assert!(exit.success(), "ctrl-c ends --watch cleanly: {exit}");
 }
 
@@ -130,7 +132,8 @@ async fn app() -> (u16, Seen) {
                     let Some((k, v)) = line.trim_end().split_once(": ") else { break };
                     headers.push((k.to_ascii_lowercase(), v.to_string()));
                 }
-                let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+                let header =
+                    |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
                 let mut body = vec![0; header("content-length").parse().unwrap()];
                 reader.read_exact(&mut body).await.unwrap();
                 let homing: Vec<(String, String)> =
@@ -141,8 +144,14 @@ async fn app() -> (u16, Seen) {
                     tokio::time::sleep(Duration::from_secs(60)).await;
                     return;
                 }
-                let out = format!("{}|{}|{}", header("x-homing-job-id"), header("x-homing-session"), header("x-homing-attempt"));
-                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}", out.len());
+                let out = format!(
+                    "{}|{}|{}",
+                    header("x-homing-job-id"),
+                    header("x-homing-session"),
+                    header("x-homing-attempt")
+                );
+                let reply =
+                    format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}", out.len());
                 reader.get_mut().write_all(reply.as_bytes()).await.unwrap();
             });
         }

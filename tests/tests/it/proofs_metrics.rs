@@ -36,7 +36,11 @@ async fn the_producer_counts_each_push_by_route_and_reason_and_each_dead_pin_it_
         producer.push_raw("home", b"x").await.unwrap().route,
         producer.push_raw("gone", b"x").await.unwrap().route,
         producer.push_raw("fresh", b"x").await.unwrap().route,
-        producer.push_raw_with("later", b"x", PushOptions::default().delay(Duration::from_secs(3600))).await.unwrap().route,
+        producer
+            .push_raw_with("later", b"x", PushOptions::default().delay(Duration::from_secs(3600)))
+            .await
+            .unwrap()
+            .route,
         producer.push_raw_with("keyed", b"x", keyed()).await.unwrap().route,
         producer.push_raw_with("keyed", b"x", keyed()).await.unwrap().route,
     ];
@@ -54,7 +58,14 @@ async fn the_producer_counts_each_push_by_route_and_reason_and_each_dead_pin_it_
     );
     let pushed: Vec<(String, String, u64)> =
         metrics.named(JOBS_PUSHED).into_iter().map(|(l, n)| (l["route"].clone(), l["reason"].clone(), n)).collect();
-    let expected = [("delayed", "", 1), ("duplicate", "", 1), ("hit", "", 1), ("new", "", 2), ("spill", "busy", 1), ("spill", "dead", 1)];
+    let expected = [
+        ("delayed", "", 1),
+        ("duplicate", "", 1),
+        ("hit", "", 1),
+        ("new", "", 2),
+        ("spill", "busy", 1),
+        ("spill", "dead", 1),
+    ];
     assert_eq!(pushed, expected.map(|(r, why, n)| (r.to_string(), why.to_string(), n)));
     assert_eq!(metrics.counter(PINS_RELEASED, &[("reason", "dead")]), 1);
     assert_eq!(metrics.named(PINS_RELEASED).len(), 1);
@@ -97,9 +108,20 @@ async fn a_workers_metrics_count_each_event_exactly() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let flags = [
-        "--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--idle-block", "200ms",
-        "--maintenance-interval", "50ms", "--max-wait", "2s", "--visibility-timeout", "2500ms",
-        "--metrics-addr", &addr,
+        "--heartbeat-interval",
+        "100ms",
+        "--liveness-ttl",
+        "500ms",
+        "--idle-block",
+        "200ms",
+        "--maintenance-interval",
+        "50ms",
+        "--max-wait",
+        "2s",
+        "--visibility-timeout",
+        "2500ms",
+        "--metrics-addr",
+        &addr,
     ];
     let _m = WorkerProcess::start(&url, &queue, "m", &record, &flags);
     let m_id = wait_workers(&url, &keys, 1).await.remove(0);
@@ -133,7 +155,10 @@ async fn a_workers_metrics_count_each_event_exactly() {
     metric(JOBS_STARTED, &[("source", "inbox")], 1.0).await;
 
     // A due delayed job is promoted once; two far ones wait in the delayed set.
-    producer.push_raw_with("s-soon", b"sleep:0", PushOptions::default().delay(Duration::from_millis(100))).await.unwrap();
+    producer
+        .push_raw_with("s-soon", b"sleep:0", PushOptions::default().delay(Duration::from_millis(100)))
+        .await
+        .unwrap();
     for s in ["s-later-1", "s-later-2"] {
         producer.push_raw_with(s, b"sleep:0", PushOptions::default().delay(Duration::from_secs(3600))).await.unwrap();
     }
@@ -141,7 +166,11 @@ async fn a_workers_metrics_count_each_event_exactly() {
     metric(DELAYED, &[], 2.0).await;
 
     // Ingress: one routed, one duplicate of its key, one malformed.
-    for e in [r#"{"session":"in-s","payload":"sleep:0","key":"ik"}"#, r#"{"session":"in-s","payload":"x","key":"ik"}"#, "garbage"] {
+    for e in [
+        r#"{"session":"in-s","payload":"sleep:0","key":"ik"}"#,
+        r#"{"session":"in-s","payload":"x","key":"ik"}"#,
+        "garbage",
+    ] {
         let _: i64 = c.lpush(keys.ingress(), e).await.unwrap();
     }
     metric(INGRESS_ENVELOPES, &[("outcome", "malformed")], 1.0).await;
@@ -167,10 +196,12 @@ async fn a_workers_metrics_count_each_event_exactly() {
     let _: () = c.zadd(keys.workers(), "wd-1", 1).await.unwrap();
 
     // Every job that can run has run: s1 twice, s-soon, the ingress job, f1-f3, d1, d2.
-    wait_for("nine jobs started", Duration::from_secs(20), || async { (read_starts(&record).len() == 9).then_some(()) })
-        .await;
+    wait_for("nine jobs started", Duration::from_secs(20), || async {
+        (read_starts(&record).len() == 9).then_some(())
+    })
+    .await;
     let s: Samples = metric(INBOX_BACKLOG, &[("worker", "wf-1")], 0.0).await;
-    let checks: [(&str, &[(&str, &str)], f64); 15] = [
+    let checks: [homing_tests::metrics_text::Expected; 15] = [
         (JOBS_STARTED, &[("source", "overflow")], 8.0),
         (JOBS_STARTED, &[("source", "inbox")], 1.0),
         (JOBS_PROMOTED, &[], 1.0),

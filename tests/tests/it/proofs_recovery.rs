@@ -66,7 +66,8 @@ async fn attempts_in(c: &mut MultiplexedConnection, stream: &str) -> HashMap<Str
 /// overflow) one attempt later, those never delivered as they were.
 #[tokio::test]
 async fn reap_requeues_a_dead_workers_delivered_jobs_one_attempt_later_and_the_rest_as_they_were() {
-    let (_url, keys, mut c) = script_queue(&QueueSettings { max_waiting: 5, ..Default::default() }, &["wd", "wl"]).await;
+    let (_url, keys, mut c) =
+        script_queue(&QueueSettings { max_waiting: 5, ..Default::default() }, &["wd", "wl"]).await;
     let _: () = c.set(keys.pin("home"), "wd").await.unwrap();
     let (inbox_started, route) = push(&mut c, &keys, "home").await;
     assert_eq!(route, Route::Hit);
@@ -94,20 +95,17 @@ async fn reap_requeues_a_dead_workers_delivered_jobs_one_attempt_later_and_the_r
     let reaped = scripts::reap(&mut c, &keys, "wl", 100).await.unwrap();
     assert_eq!((reaped.worker.as_deref(), reaped.moved, reaped.done), (Some("wd"), 3, true));
     let attempts = attempts_in(&mut c, &keys.overflow()).await;
-    let expected: HashMap<String, String> = [
-        (inbox_started, "1"),
-        (inbox_waiting, "0"),
-        (overflow_started, "1"),
-        (overflow_waiting, "0"),
-    ]
-    .into_iter()
-    .map(|(id, a)| (id.to_string(), a.to_string()))
-    .collect();
+    let expected: HashMap<String, String> =
+        [(inbox_started, "1"), (inbox_waiting, "0"), (overflow_started, "1"), (overflow_waiting, "0")]
+            .into_iter()
+            .map(|(id, a)| (id.to_string(), a.to_string()))
+            .collect();
     assert_eq!(attempts, expected, "every job back in the overflow, the delivered ones one attempt later");
     let listed: Vec<String> = c.zrange(keys.workers(), 0, -1).await.unwrap();
     assert_eq!(listed, ["wl"]);
     let pending: (u64,) = {
-        let v: redis::Value = redis::cmd("XPENDING").arg(keys.overflow()).arg("homing").query_async(&mut c).await.unwrap();
+        let v: redis::Value =
+            redis::cmd("XPENDING").arg(keys.overflow()).arg("homing").query_async(&mut c).await.unwrap();
         let redis::Value::Array(items) = v else { panic!("{v:?}") };
         (redis::from_redis_value_ref(&items[0]).unwrap(),)
     };
@@ -150,8 +148,11 @@ async fn a_retry_waits_between_half_and_all_of_the_capped_backoff_as_its_jitter_
 #[tokio::test]
 async fn simultaneous_failures_are_retried_at_times_spread_over_the_jitter_window() {
     // d = 10 s for attempt 0: the retries sit in the delayed set while the test reads them.
-    let settings =
-        QueueSettings { backoff_base: Duration::from_secs(10), backoff_max: Duration::from_secs(60), ..Default::default() };
+    let settings = QueueSettings {
+        backoff_base: Duration::from_secs(10),
+        backoff_max: Duration::from_secs(60),
+        ..Default::default()
+    };
     let (url, queue, producer) = setup("jitter").await;
     let keys = producer.keys().clone();
     let w = TestWorker::start(config_with(&url, &queue, "a", settings), |_job: Job| async {
@@ -183,8 +184,7 @@ async fn simultaneous_failures_are_retried_at_times_spread_over_the_jitter_windo
 #[tokio::test]
 async fn steal_moves_an_undelivered_inbox_entry_only_once_it_waited_max_wait() {
     let max_wait = 400;
-    let settings =
-        QueueSettings { max_wait: Duration::from_millis(max_wait), max_waiting: 5, ..Default::default() };
+    let settings = QueueSettings { max_wait: Duration::from_millis(max_wait), max_waiting: 5, ..Default::default() };
     let (_url, keys, mut c) = script_queue(&settings, &["wa"]).await;
     let _: () = c.set(keys.pin("s"), "wa").await.unwrap();
     let (started, _) = push(&mut c, &keys, "s").await;
@@ -226,8 +226,20 @@ async fn sigterm_hands_unstarted_inbox_jobs_to_others_at_once_not_at_leave() {
     let record = record_file("drainnow");
     // max_wait 60 s: only the hand-back can move the queued jobs within this test.
     let flags = [
-        "--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--idle-block", "200ms",
-        "--maintenance-interval", "50ms", "--concurrency", "1", "--max-waiting", "5", "--max-wait", "60s",
+        "--heartbeat-interval",
+        "100ms",
+        "--liveness-ttl",
+        "500ms",
+        "--idle-block",
+        "200ms",
+        "--maintenance-interval",
+        "50ms",
+        "--concurrency",
+        "1",
+        "--max-waiting",
+        "5",
+        "--max-wait",
+        "60s",
     ];
     let mut a = WorkerProcess::start(&url, &queue, "ha", &record, &flags);
     let a_id = wait_workers(&url, &keys, 1).await.remove(0);
@@ -313,7 +325,8 @@ async fn the_invariant_checker_fails_on_each_broken_invariant() {
     let _: () = c.set(keys.inbox("broken"), "not a stream").await.unwrap();
     assert!(fails(&url, &keys, &[], &[]).await.contains("WRONGTYPE"));
     // Attempts: one number twice, a gap where none may be, one past max_attempts.
-    let attempts = |runs: &[u32]| Attempts { starts: HashMap::from([("j".to_string(), runs.to_vec())]), ..Default::default() };
+    let attempts =
+        |runs: &[u32]| Attempts { starts: HashMap::from([("j".to_string(), runs.to_vec())]), ..Default::default() };
     for (runs, gaps) in [(&[0, 0][..], Gaps::AfterKills), (&[0, 2][..], Gaps::None), (&[0, 1, 2][..], Gaps::None)] {
         let a = attempts(runs);
         let failed = std::panic::catch_unwind(|| a.check(2, gaps)).is_err();

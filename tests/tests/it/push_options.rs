@@ -81,7 +81,8 @@ async fn an_idempotency_key_expires_after_its_ttl_and_the_next_push_enqueues_ane
     let (url, queue, producer) = setup("idemttl").await;
     let rec = Recorder::default();
     let w = TestWorker::start(config(&url, &queue, "a"), recording("a", &rec));
-    let keyed = || PushOptions { key: Some("order-9".into()), key_ttl: Some(Duration::from_millis(300)), ..Default::default() };
+    let keyed =
+        || PushOptions { key: Some("order-9".into()), key_ttl: Some(Duration::from_millis(300)), ..Default::default() };
     let first = producer.push_with("s", "x", keyed()).await.unwrap();
     let pushed_at = Instant::now();
     let idem = producer.keys().idem("order-9");
@@ -100,7 +101,10 @@ async fn an_idempotency_key_expires_after_its_ttl_and_the_next_push_enqueues_ane
     assert_ne!(later.id, first.id);
     wait_runs(&rec, 2).await;
     wait_drained(&url, producer.keys()).await;
-    assert_eq!(rec.runs().iter().map(|r| r.job.clone()).collect::<Vec<_>>(), [first.id.to_string(), later.id.to_string()]);
+    assert_eq!(
+        rec.runs().iter().map(|r| r.job.clone()).collect::<Vec<_>>(),
+        [first.id.to_string(), later.id.to_string()]
+    );
     w.stop();
 }
 
@@ -121,7 +125,10 @@ async fn a_jobs_own_max_attempts_overrides_the_queues() {
     });
     let two = producer.push_with("s", "x", PushOptions::default().max_attempts(2)).await.unwrap();
     let dead = wait_dead_letters(&url, producer.keys(), 1).await;
-    assert_eq!((dead[0]["id"].as_str(), dead[0]["reason"].as_str(), dead[0]["a"].as_str()), (two.id.as_str(), "max_attempts", "1"));
+    assert_eq!(
+        (dead[0]["id"].as_str(), dead[0]["reason"].as_str(), dead[0]["a"].as_str()),
+        (two.id.as_str(), "max_attempts", "1")
+    );
     wait_drained(&url, producer.keys()).await;
     let attempts: Vec<u32> = rec.runs_of(two.id.as_str()).iter().map(|r| r.attempt).collect();
     assert_eq!(attempts, [0, 1], "two attempts, not the queue's five");

@@ -11,7 +11,11 @@ use redis::AsyncCommands;
 use std::time::Duration;
 
 /// A fresh queue with `settings` written, a live worker `w-1` of `capacity`, and its groups.
-async fn queue(label: &str, settings: QueueSettings, capacity: u32) -> (homing_client::Producer, Keys, MultiplexedConnection) {
+async fn queue(
+    label: &str,
+    settings: QueueSettings,
+    capacity: u32,
+) -> (homing_client::Producer, Keys, MultiplexedConnection) {
     let (producer, keys, c, _url) = queue_at(label, settings, capacity).await;
     (producer, keys, c)
 }
@@ -72,11 +76,8 @@ async fn fetch_takes_up_to_count_overflow_entries_in_one_call() {
 
 #[tokio::test]
 async fn a_stalled_job_on_its_last_attempt_is_dead_lettered_stalled() {
-    let settings = QueueSettings {
-        max_attempts: 1,
-        visibility_timeout: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let settings =
+        QueueSettings { max_attempts: 1, visibility_timeout: Duration::from_millis(300), ..Default::default() };
     let (producer, keys, mut c, url) = queue_at("rstalled", settings, 4).await;
     let id = producer.push_raw("s", b"x").await.unwrap().id.to_string();
     let got = scripts::fetch(&mut c, &keys, "w-1", 1).await.unwrap();

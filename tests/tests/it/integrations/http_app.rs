@@ -31,7 +31,8 @@ async fn the_http_handler_posts_to_an_app_in_another_language() {
     let url = redis_url();
     let queue = fresh_queue("clihttp");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _app = Command::new(super::python()).arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
+    let _app =
+        Command::new(super::python()).arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
     wait_for("the app to listen", Duration::from_secs(10), || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
     })
@@ -49,4 +50,3 @@ async fn the_http_handler_posts_to_an_app_in_another_language() {
     assert_eq!(failure(&producer, b"bad").await, "fatal: HTTP 422: unprocessable");
     assert_eq!(failure(&producer, b"flaky").await, "max_attempts: HTTP 503: later");
 }
-

@@ -48,12 +48,13 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
         let addr = addr.clone();
         async move {
             let body = scrape(&addr).await;
-            (homing_tests::metrics_text::Samples::parse(&body).get("homing_dead_jobs", &[]) == Some(1.0)).then_some(body)
+            (homing_tests::metrics_text::Samples::parse(&body).get("homing_dead_jobs", &[]) == Some(1.0))
+                .then_some(body)
         }
     })
     .await;
     let samples = homing_tests::metrics_text::Samples::parse(&scraped);
-    let checks: [(&str, &[(&str, &str)], f64); 8] = [
+    let checks: [homing_tests::metrics_text::Expected; 8] = [
         ("homing_jobs_finished_total", &[("outcome", "ok")], 3.0),
         ("homing_jobs_finished_total", &[("outcome", "dead")], 1.0),
         ("homing_jobs_warm_total", &[], 2.0),
@@ -101,4 +102,3 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
     }
     assert!(logs.contains("worker registered") && logs.contains("worker left"), "{logs}");
 }
-

@@ -28,6 +28,7 @@ pub fn tool(name: &str) -> String {
 }
 
 fn lane_var(var: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| panic!("{var} is not set: run these tests through `just check-integrations`, which sets it"))
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run these tests through `just check-integrations`, which sets it")
+    })
 }

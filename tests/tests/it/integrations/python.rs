@@ -24,4 +24,3 @@ async fn a_python_producer_lpushes_and_a_rust_worker_completes() {
     .await;
     w.stop();
 }
-
