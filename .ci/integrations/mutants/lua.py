@@ -2,10 +2,10 @@
 script (the original text is kept in memory and written back after the run, and on SIGINT or
 SIGTERM), the tests it names are run, and the mutant must make them fail. A mutant whose tests
 still pass survives; survivors not listed with a reason in tests/mutants/equivalent.md fail
-the run. It mutates in place, like `cargo mutants --in-place`, because homing-core includes
-lua/ at compile time by a path outside the crate: a copy of the tree would still compile the
-original scripts' dependency paths, or need a cold build of its own. So it refuses to start
-while lua/ has uncommitted changes. One mutant costs an incremental build (about 7 s) and its
+the run. It mutates in place, like `cargo mutants --in-place`: a copy of the tree sharing the
+target directory would be taken for the original by cargo's fingerprints (the scripts are
+reached through homing-core's `lua` link), and a copy with its own target directory needs a
+cold build. So it refuses to start while lua/ has uncommitted changes. One mutant costs an incremental build (about 7 s) and its
 tests.
 
 usage: lua.py ROOT [--budget SECONDS] [--only LINE,LINE...]
