@@ -33,7 +33,7 @@ if phase == 'drain' then
   local read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'STREAMS', KEYS[4], '>')
   if read then
     for _, e in ipairs(read[1][2]) do
-      redis.call('XADD', KEYS[5], '*', unpack(e[2]))
+      redis.call('XADD', KEYS[5], '*', unpack(homing_with_route(e[2], 'spill:busy')))
       homing_ack(KEYS[4], e[1])
       moved = moved + 1
     end
@@ -52,7 +52,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
     if delivered[e[1]] then
       homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'shutdown', err, worker, true)
     else
-      redis.call('XADD', KEYS[5], '*', unpack(e[2]))
+      redis.call('XADD', KEYS[5], '*', unpack(homing_with_route(e[2], 'spill:busy')))
     end
     moved = moved + 1
   end

@@ -1,13 +1,31 @@
 --[[
   include/route: the pin-or-spill rule (DESIGN §3), shared by push, promote and every re-route,
   and enqueueing a new job (push, ingress).
-  `fields` is the flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`).
+  `fields` is the flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`); the
+  route adds `route`, the route word that queued it.
   Returns the route word: hit | new | spill:busy | spill:dead | off | shadow:hit | shadow:miss.
 ]]
+-- A copy of the flat field list with its `route` field (the route that queued the entry where
+-- it is; handlers' logs carry it) set to `word`, added when missing.
+local function homing_with_route(flat, word)
+  local out, set = {}, false
+  for i = 1, #flat, 2 do
+    local value = flat[i + 1]
+    if flat[i] == 'route' then value, set = word, true end
+    out[#out + 1] = flat[i]
+    out[#out + 1] = value
+  end
+  if not set then
+    out[#out + 1] = 'route'
+    out[#out + 1] = word
+  end
+  return out
+end
+
 local function homing_route(Q, cfg, now, session, fields)
   local overflow = Q .. ':overflow'
   if cfg.affinity == 'off' then
-    redis.call('XADD', overflow, '*', unpack(fields))
+    redis.call('XADD', overflow, '*', unpack(homing_with_route(fields, 'off')))
     return 'off'
   end
   local pin = Q .. ':pin:' .. session
@@ -29,10 +47,12 @@ local function homing_route(Q, cfg, now, session, fields)
     end
   end
   if cfg.affinity == 'shadow' then
-    redis.call('XADD', overflow, '*', unpack(fields))
-    if route == 'hit' then return 'shadow:hit' end
-    return 'shadow:miss'
+    local word = 'shadow:miss'
+    if route == 'hit' then word = 'shadow:hit' end
+    redis.call('XADD', overflow, '*', unpack(homing_with_route(fields, word)))
+    return word
   end
+  fields = homing_with_route(fields, route)
   if route == 'hit' then
     redis.call('XADD', inbox, '*', unpack(fields))
     -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).

@@ -47,6 +47,10 @@ pub struct Job {
     pub key: Option<String>,
     /// A per-job override of the queue's `max_attempts`.
     pub max_attempts: Option<u32>,
+    /// The route that queued the entry the job was read from (`hit`, `new`, `spill:busy`,
+    /// `spill:dead`, `spill:wait`, `off`, `shadow:hit`, `shadow:miss`); `None` for an entry
+    /// written without one (by an older version).
+    pub route: Option<String>,
 }
 
 impl Job {
@@ -89,6 +93,7 @@ impl Job {
                 .map(|m| SettingRule::max_attempts().parse(Some(&m)).map(|n| n as u32))
                 .transpose()
                 .map_err(|problem| malformed(format!("field m: {problem}")))?,
+            route: text("route")?,
         })
     }
 }
@@ -112,9 +117,11 @@ mod tests {
             ("r", b"prod-1"),
             ("k", b"key"),
             ("m", b"9"),
+            ("route", b"spill:busy"),
         ]))
         .unwrap();
         assert_eq!(job.id.as_str(), "j1");
+        assert_eq!(job.route.as_deref(), Some("spill:busy"));
         assert_eq!(job.payload, vec![1, 2]);
         assert_eq!((job.attempt, job.enqueued_at_ms, job.max_attempts), (2, 17, Some(9)));
         assert_eq!(job.reply_to.as_deref(), Some("prod-1"));

@@ -60,7 +60,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: Str
         }
     };
     let span = tracing::info_span!("job", queue = %ctx.keys.queue(), job_id = %job.id, session = %job.session,
-        attempt = job.attempt, source = source.as_str());
+        attempt = job.attempt, route = job.route.as_deref().unwrap_or(""), source = source.as_str());
     run_job(ctx, source, entry.id, job).instrument(span).await
 }
 

@@ -61,6 +61,7 @@ async fn json_logs_are_one_object_a_line_and_carry_the_job_spans_fields() {
     assert_eq!(span["session"], "json-session", "{failed}");
     assert_eq!(span["attempt"], 0, "{failed}");
     assert_eq!(span["source"], "overflow", "{failed}");
+    assert_eq!(span["route"], "new", "a first job of a session routes new: {failed}");
     assert_eq!(failed["fields"]["outcome"], "dead", "{failed}");
     assert!(lines.iter().any(|l| l["fields"]["message"] == "worker registered"), "{log}");
 }

@@ -89,3 +89,25 @@ async fn a_stalled_job_on_its_last_attempt_is_dead_lettered_stalled() {
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!((dead[0]["id"].as_str(), dead[0]["reason"].as_str()), (id.as_str(), "stalled"));
 }
+
+#[tokio::test]
+async fn each_entry_records_the_route_that_queued_it() {
+    let settings = QueueSettings { max_wait: Duration::from_millis(50), ..Default::default() };
+    let (producer, keys, mut c) = queue("rroute", settings, 4).await;
+    let route_of = |got: &[homing_core::stream::StreamEntry]| -> Vec<Option<String>> {
+        got.iter().map(|e| homing_core::Job::from_fields(&e.fields).unwrap().route).collect()
+    };
+    producer.push_raw("fresh", b"x").await.unwrap();
+    let _: () = c.set(keys.pin("warm"), "w-1").await.unwrap();
+    producer.push_raw("warm", b"x").await.unwrap();
+    let got = scripts::fetch(&mut c, &keys, "w-1", 10).await.unwrap();
+    assert_eq!(route_of(&got.inbox), [Some("hit".to_string())]);
+    assert_eq!(route_of(&got.overflow), [Some("new".to_string())]);
+    // A hit that waits past max_wait is stolen: its copy in the overflow says so.
+    producer.push_raw("warm", b"x").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scripts::steal(&mut c, &keys, 100).await.unwrap().moved, 1);
+    create_groups(&mut c, &[keys.inbox("w-2")]).await;
+    let got = scripts::fetch(&mut c, &keys, "w-2", 10).await.unwrap();
+    assert_eq!(route_of(&got.overflow), [Some("spill:wait".to_string())]);
+}
