@@ -148,17 +148,12 @@ async fn passes<H>(
         }
     }
     let now = Instant::now();
-    let reclaim = judge.reclaim && now >= due.reclaim;
-    let gauge = now >= due.gauges;
-    if !reclaim && !gauge {
-        return Ok(());
-    }
-    let workers: Vec<String> = redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?;
-    if reclaim {
+    if judge.reclaim && now >= due.reclaim {
         due.reclaim = now + due.reclaim_every;
         // Every live inbox and the overflow in one round trip; a stream that filled its limit
         // is asked again, up to CALLS times.
-        let mut streams: Vec<String> = workers.iter().map(|w| keys.inbox(w)).chain([keys.overflow()]).collect();
+        let mut streams: Vec<String> = workers(keys, c).await?.iter().map(|w| keys.inbox(w)).collect();
+        streams.push(keys.overflow());
         for _ in 0..CALLS {
             let reclaimed = scripts::reclaim(&mut *c, keys, &streams, LIMIT).await?;
             for (stream, r) in streams.iter().zip(&reclaimed) {
@@ -174,11 +169,17 @@ async fn passes<H>(
             }
         }
     }
-    if gauge {
+    if now >= due.gauges {
         due.gauges = now + due.gauges_every;
+        let workers = workers(keys, c).await?;
         gauges(keys, &workers, c, reported).await?;
     }
     Ok(())
+}
+
+/// The workers listed in `Q:workers`, for the passes that look at every one.
+async fn workers(keys: &homing_core::Keys, c: &mut Connection) -> Result<Vec<String>, Error> {
+    Ok(redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?)
 }
 
 /// When the passes that look at every worker run next. They are paced, not run every tick, so
