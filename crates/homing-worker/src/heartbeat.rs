@@ -1,8 +1,9 @@
 //! Heartbeats on their own task and connection: a worker whose deadline passes counts as dead,
 //! so nothing else may delay them. A worker that finds itself unregistered (reaped while it
 //! could not reach Redis) registers again and recreates its inbox. A worker that does not hold
-//! the maintenance lease asks for it in its heartbeat once per lease period, so an idle worker
-//! costs Redis its heartbeat and its blocking read, nothing more.
+//! the maintenance lease asks for it in every heartbeat (one `GET` inside the same call), so an
+//! idle worker costs Redis its heartbeat and its blocking read, nothing more, and a crashed
+//! holder is replaced within a lease period and a heartbeat.
 
 use crate::context::Ctx;
 use crate::error::Error;
@@ -11,7 +12,6 @@ use crate::periodic::Periodic;
 use homing_core::scripts::{self, Beat, Heartbeat};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -46,10 +46,9 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let lease = lease_ttl(ctx.config.maintenance_interval);
     // The capacity the last beat wrote (the first one, at start, wrote the concurrency).
     let mut written = Some(ctx.config.concurrency);
-    let mut asked = Instant::now();
     while task.next(&mut stop).await {
         let capacity = ctx.capacity();
-        let ask = !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining() && asked.elapsed() >= lease;
+        let ask = !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
         let beat = Beat {
             worker: ctx.id.as_str(),
             liveness_ttl: ctx.config.liveness_ttl,
@@ -64,9 +63,6 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
         .await;
         ctx.health.beat_attempted(result.is_ok());
         written = result.is_ok().then_some(capacity);
-        if ask {
-            asked = Instant::now();
-        }
         if let Some(hb) = task.outcome(&ctx, result) {
             if hb.lease {
                 take_lease(&ctx);

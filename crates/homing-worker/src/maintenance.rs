@@ -37,12 +37,10 @@ const LIMIT: u32 = 500;
 const CALLS: usize = 20;
 
 /// The lease outlives several ticks, so a holder keeps it through a slow tick, and a crashed
-/// holder is replaced within one lease period (the others ask once per period in their
-/// heartbeat): at least 2 s, or five ticks. 2 s and not less, because a non-holder's ask costs
-/// Redis a command: with a 1 s heartbeat, one ask every other beat keeps an idle worker under
-/// five commands a second.
+/// holder is replaced within one lease period and a heartbeat (the others ask in every
+/// heartbeat, one `GET`): at least 1 s, or five ticks.
 pub(crate) fn lease_ttl(tick: Duration) -> Duration {
-    (tick * 5).max(Duration::from_secs(2))
+    (tick * 5).max(Duration::from_secs(1))
 }
 
 /// Runs the passes while this worker holds the maintenance lease (its heartbeat took it), and

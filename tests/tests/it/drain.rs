@@ -306,3 +306,35 @@ async fn the_overflow_lag_stays_an_integer_when_the_last_delivered_job_finishes_
     assert_eq!(len, 1);
     assert_settled(&url, &keys, &ids, &ids.iter().cloned().collect()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_maintenance_holder_is_replaced_and_reaped_within_its_lease_and_liveness() {
+    let url = redis_url();
+    let queue = fresh_queue("holderkill");
+    let keys = keys_of(&queue);
+    let record = record_file("holderkill");
+    let mut workers: Vec<WorkerProcess> =
+        (0..2).map(|i| WorkerProcess::start(&url, &queue, &format!("hk{i}"), &record, FAST)).collect();
+    let ids = wait_workers(&url, &keys, 2).await;
+    let lease = keys.lease("maintenance");
+    let holder: String = wait_for("a maintenance lease holder", Duration::from_secs(10), || async {
+        let h: Option<String> = conn(&url).await.get(&lease).await.unwrap();
+        h
+    })
+    .await;
+    let at = workers.iter().position(|w| holder.starts_with(&format!("{}-", w.name))).unwrap();
+    let killed_at = Instant::now();
+    workers.remove(at).kill();
+    let other = ids.iter().find(|w| **w != holder).unwrap().clone();
+    wait_for("the other worker to reap the killed holder", Duration::from_secs(10), || async {
+        (live_workers(&url, &keys).await == [other.clone()]).then_some(())
+    })
+    .await;
+    let took = killed_at.elapsed();
+    // liveness_ttl 500 ms, lease 1 s (max(1 s, 5 × 50 ms ticks)), heartbeat 100 ms: the lease
+    // passes within 1.1 s and the holder's deadline has passed by then; allow 1 s more.
+    assert!(took >= Duration::from_millis(400), "reaped {took:?} after the kill");
+    assert!(took <= Duration::from_millis(2100), "reaped {took:?} after the kill");
+    let now: Option<String> = conn(&url).await.get(&lease).await.unwrap();
+    assert_eq!(now.as_deref(), Some(other.as_str()), "the survivor holds the lease");
+}
