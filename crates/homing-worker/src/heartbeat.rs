@@ -1,9 +1,9 @@
 //! Heartbeats on their own task and connection: a worker whose deadline passes counts as dead,
 //! so nothing else may delay them. A worker that finds itself unregistered (reaped while it
 //! could not reach Redis) registers again and recreates its inbox. A worker that does not hold
-//! the maintenance lease asks for it in every heartbeat (one `GET` inside the same call), so an
-//! idle worker costs Redis its heartbeat and its blocking read, nothing more, and a crashed
-//! holder is replaced within a lease period and a heartbeat.
+//! the maintenance lease asks for it in every other heartbeat (one `GET` inside the same call),
+//! so an idle worker costs Redis its heartbeat and its blocking read, nothing more, and a
+//! crashed holder is replaced within a lease period and two heartbeats.
 
 use crate::context::Ctx;
 use crate::error::Error;
@@ -46,9 +46,11 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let lease = lease_ttl(ctx.config.maintenance_interval);
     // The capacity the last beat wrote (the first one, at start, wrote the concurrency).
     let mut written = Some(ctx.config.concurrency);
+    let mut beats: u64 = 0;
     while task.next(&mut stop).await {
         let capacity = ctx.capacity();
-        let ask = !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
+        beats += 1;
+        let ask = beats % 2 == 0 && !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
         let beat = Beat {
             worker: ctx.id.as_str(),
             liveness_ttl: ctx.config.liveness_ttl,

@@ -37,7 +37,7 @@ const LIMIT: u32 = 500;
 const CALLS: usize = 20;
 
 /// The lease outlives several ticks, so a holder keeps it through a slow tick, and a crashed
-/// holder is replaced within one lease period and a heartbeat (the others ask in every
+/// holder is replaced within one lease period and two heartbeats (the others ask in every other
 /// heartbeat, one `GET`): at least 1 s, or five ticks.
 pub(crate) fn lease_ttl(tick: Duration) -> Duration {
     (tick * 5).max(Duration::from_secs(1))
@@ -189,15 +189,15 @@ struct Due {
     /// `visibility_timeout` plus this plus a tick.
     reclaim_every: Duration,
     gauges: Instant,
-    /// Twenty ticks (2 s by default): scrapes come every 15-60 s, and one `XLEN` per worker
-    /// every 2 s keeps a thousand-worker fleet's maintenance far below its heartbeats.
+    /// Fifty ticks (5 s by default): scrapes come every 15-60 s, and one `XLEN` per worker
+    /// every 5 s keeps a thousand-worker fleet's maintenance far below its heartbeats.
     gauges_every: Duration,
 }
 
 impl Due {
     fn new(tick: Duration, visibility_timeout: Duration) -> Self {
         let now = Instant::now();
-        Self { reclaim: now, reclaim_every: (visibility_timeout / 2).max(tick), gauges: now, gauges_every: tick * 20 }
+        Self { reclaim: now, reclaim_every: (visibility_timeout / 2).max(tick), gauges: now, gauges_every: tick * 50 }
     }
 }
 

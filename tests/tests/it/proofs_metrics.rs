@@ -117,9 +117,9 @@ async fn a_workers_metrics_count_each_event_exactly() {
         "--maintenance-interval",
         "50ms",
         "--max-wait",
-        "2s",
+        "3s",
         "--visibility-timeout",
-        "2500ms",
+        "4s",
         "--metrics-addr",
         &addr,
     ];
@@ -176,8 +176,8 @@ async fn a_workers_metrics_count_each_event_exactly() {
     metric(INGRESS_ENVELOPES, &[("outcome", "malformed")], 1.0).await;
 
     // An idle live worker wf with three inbox entries: two delivered to it (one of a session it
-    // owns), one not. Its backlog is 3; after max_wait (2 s, longer than the 1 s gauge period) the undelivered one is stolen;
-    // after visibility_timeout (2.5 s) the delivered two are reclaimed and its pin released.
+    // owns), one not. Its backlog is 3; after max_wait (3 s, longer than the 2.5 s gauge period) the undelivered one is stolen;
+    // after visibility_timeout (4 s) the delivered two are reclaimed and its pin released.
     idle_worker(&mut c, &keys, "wf-1").await;
     let _: () = c.set(keys.pin("s-owned"), "wf-1").await.unwrap();
     add_job(&mut c, &keys.inbox("wf-1"), "f1", "s-owned").await;
