@@ -1,7 +1,7 @@
 --[[
   heartbeat: register a worker or push its liveness deadline forward, and, when asked, try the
   maintenance lease. It reads no settings and writes the capacity only when it changed, so an
-  idle worker costs Redis this call (TIME, ZADD and a GET of the lease) and its
+  idle worker costs Redis this call (TIME, ZADD, and a GET of the lease every other beat) and its
   blocking read: a constant few commands a second, however large the fleet.
   Includes: settings
   KEYS[1] meta          hash     Q:meta (only its name: Q is derived from it)
