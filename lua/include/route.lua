@@ -1,8 +1,9 @@
 --[[
   include/route: the pin-or-spill rule (DESIGN §3), shared by push, promote and every re-route,
   and enqueueing a new job (push, ingress).
-  `fields` is the flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`); the
-  route adds `route`, the route word that queued it.
+  `fields` is a fresh flat stream entry (`id`, `s`, `p`, `a`, `t`, optional `r`, `k`, `m`,
+  from homing_fields_from_map, so without `route`); the route appends `route`, the word that
+  queued it.
   Returns the route word: hit | new | spill:busy | spill:dead | off | shadow:hit | shadow:miss.
 ]]
 -- A copy of the flat field list with its `route` field (the route that queued the entry where
@@ -25,7 +26,9 @@ end
 local function homing_route(Q, cfg, now, session, fields)
   local overflow = Q .. ':overflow'
   if cfg.affinity == 'off' then
-    redis.call('XADD', overflow, '*', unpack(homing_with_route(fields, 'off')))
+    table.insert(fields, 'route')
+    table.insert(fields, 'off')
+    redis.call('XADD', overflow, '*', unpack(fields))
     return 'off'
   end
   local pin = Q .. ':pin:' .. session
@@ -49,10 +52,13 @@ local function homing_route(Q, cfg, now, session, fields)
   if cfg.affinity == 'shadow' then
     local word = 'shadow:miss'
     if route == 'hit' then word = 'shadow:hit' end
-    redis.call('XADD', overflow, '*', unpack(homing_with_route(fields, word)))
+    table.insert(fields, 'route')
+    table.insert(fields, word)
+    redis.call('XADD', overflow, '*', unpack(fields))
     return word
   end
-  fields = homing_with_route(fields, route)
+  table.insert(fields, 'route')
+  table.insert(fields, route)
   if route == 'hit' then
     redis.call('XADD', inbox, '*', unpack(fields))
     -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).

@@ -16,8 +16,6 @@ struct State {
     started: Instant,
     /// Milliseconds since `started` of the heartbeat task's last attempt, failed or not.
     last_beat_attempt_ms: AtomicU64,
-    /// The last heartbeat reached Redis.
-    connected: AtomicBool,
     /// Since when heartbeats have reached Redis without a failure (`None` while failing).
     connected_since: Mutex<Option<Instant>>,
     /// Whether a heartbeat ever failed to reach Redis.
@@ -34,7 +32,6 @@ impl Health {
         Self(Arc::new(State {
             started: Instant::now(),
             last_beat_attempt_ms: AtomicU64::new(0),
-            connected: AtomicBool::new(false),
             // The worker is built on a working connection.
             connected_since: Mutex::new(Some(Instant::now())),
             ever_lost: AtomicBool::new(false),
@@ -54,7 +51,7 @@ impl Health {
 
     /// Ready while connected, registered and not draining: only then is work routed here.
     pub fn is_ready(&self) -> bool {
-        self.0.connected.load(Ordering::Relaxed)
+        self.0.connected_since.lock().expect("not poisoned").is_some()
             && self.0.registered.load(Ordering::Relaxed)
             && !self.0.draining.load(Ordering::Relaxed)
     }
@@ -67,7 +64,6 @@ impl Health {
     pub(crate) fn beat_attempted(&self, reached_redis: bool) {
         let now = self.0.started.elapsed().as_millis() as u64;
         self.0.last_beat_attempt_ms.store(now, Ordering::Relaxed);
-        self.0.connected.store(reached_redis, Ordering::Relaxed);
         let mut since = self.0.connected_since.lock().expect("not poisoned");
         if reached_redis {
             self.0.registered.store(true, Ordering::Relaxed);

@@ -50,7 +50,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     while task.next(&mut stop).await {
         let capacity = ctx.capacity();
         beats += 1;
-        let ask = beats % 2 == 0 && !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
+        let ask = beats.is_multiple_of(2) && !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
         let beat = Beat {
             worker: ctx.id.as_str(),
             liveness_ttl: ctx.config.liveness_ttl,

@@ -7,8 +7,8 @@
 //! - ingress runs on its own faster tick (`ingress.rs`) while this worker holds the lease.
 //!
 //! Reap and reclaim judge other workers by what they wrote to Redis, and after an outage every
-//! heartbeat and lease renewal is stale at once. So reap waits until this worker has reached
-//! Redis without a failure for `liveness_ttl` (since its start, or since an outage ended), and
+//! heartbeat and lease renewal is stale at once. So reap waits until this worker's heartbeats
+//! have reached Redis without a failure for `liveness_ttl` (since its start, or since an outage ended), and
 //! reclaim for `liveness_ttl` after an outage: the live workers heartbeat, and retry their lease
 //! renewals, every `heartbeat_interval`, at most half of that. A worker never reaps itself.
 //!
@@ -61,13 +61,13 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         // Judge others only once every live worker has had liveness_ttl to re-assert itself,
-        // as seen by this task and by the heartbeats (which see an outage even while this
-        // worker did not hold the lease).
+        // as this worker's heartbeats see Redis: an outage long enough to make a deadline
+        // stale outlasts a heartbeat interval, so they see it even while this worker did not
+        // hold the lease.
         let liveness = ctx.config.liveness_ttl;
-        let recovered = |t: Option<Duration>| t.is_none_or(|t| t >= liveness);
         let judge = Judge {
-            reap: task.healthy_for() >= liveness && ctx.health.connected_for() >= liveness,
-            reclaim: recovered(task.recovered_for()) && recovered(ctx.health.recovered_for()),
+            reap: ctx.health.connected_for() >= liveness,
+            reclaim: ctx.health.recovered_for().is_none_or(|t| t >= liveness),
         };
         if judge.reap != judging {
             info!(worker = %ctx.id, settled = judge.reap, "reap and reclaim {}", if judge.reap { "resumed" } else { "held back until workers re-assert themselves" });

@@ -5,7 +5,7 @@
 use crate::context::Ctx;
 use crate::error::Error;
 use deadpool_redis::Connection;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 use tracing::{info, warn};
@@ -15,10 +15,6 @@ pub(crate) struct Periodic {
     tick: Interval,
     conn: Option<Connection>,
     healthy: bool,
-    /// When the task last went from failing (or not started) to working.
-    healthy_since: Instant,
-    /// Whether the task ever failed.
-    ever_failed: bool,
 }
 
 impl Periodic {
@@ -26,7 +22,7 @@ impl Periodic {
     pub(crate) fn new(op: &'static str, every: Duration) -> Self {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Self { op, tick, conn: None, healthy: true, healthy_since: Instant::now(), ever_failed: false }
+        Self { op, tick, conn: None, healthy: true }
     }
 
     /// Waits for the next tick; false once `stop` changed.
@@ -45,22 +41,6 @@ impl Periodic {
         Ok(self.conn.as_mut().expect("just set"))
     }
 
-    /// How long the task has worked without a failure, counted from its start or from its
-    /// last recovery; zero while it is failing.
-    pub(crate) fn healthy_for(&self) -> Duration {
-        if self.healthy {
-            self.healthy_since.elapsed()
-        } else {
-            Duration::ZERO
-        }
-    }
-
-    /// How long the task has worked since it last recovered from a failure: `None` if it
-    /// never failed, zero while it is failing.
-    pub(crate) fn recovered_for(&self) -> Option<Duration> {
-        self.ever_failed.then(|| self.healthy_for())
-    }
-
     /// Logs a change between failing and working, counts errors and drops the connection after
     /// one; returns the pass's value when it worked.
     pub(crate) fn outcome<H, T>(&mut self, ctx: &Ctx<H>, result: Result<T, Error>) -> Option<T> {
@@ -69,14 +49,12 @@ impl Periodic {
                 if !self.healthy {
                     info!(worker = %ctx.id, op = self.op, "working again");
                     self.healthy = true;
-                    self.healthy_since = Instant::now();
                 }
                 Some(v)
             }
             Err(e) => {
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => self.op).increment(1);
                 self.conn = None;
-                self.ever_failed = true;
                 if ctx.bad_setting.seen(&ctx.id, &e) {
                     self.healthy = false;
                     return None;
