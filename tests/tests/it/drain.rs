@@ -127,10 +127,14 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
     let queue = fresh_queue("outage");
     let keys = keys_of(&queue);
     let record = record_file("outage");
-    let a = WorkerProcess::start(&url, &queue, "oa", &record, FAST);
+    // FAST with liveness_ttl 1 s: the grace after the outage is what keeps `ob` alive below.
+    let mut flags: Vec<&str> = FAST.to_vec();
+    let at = flags.iter().position(|f| *f == "--liveness-ttl").unwrap();
+    flags[at + 1] = "1s";
+    let a = WorkerProcess::start(&url, &queue, "oa", &record, &flags);
     wait_workers(&url, &keys, 1).await;
-    let b = WorkerProcess::start(&url, &queue, "ob", &record, FAST);
-    let c = WorkerProcess::start(&url, &queue, "oc", &record, FAST);
+    let b = WorkerProcess::start(&url, &queue, "ob", &record, &flags);
+    let c = WorkerProcess::start(&url, &queue, "oc", &record, &flags);
     let before = wait_workers(&url, &keys, 3).await;
     let producer = Producer::connect(&url, &queue).await.unwrap();
     // Long jobs in flight on the live workers across the outage (visibility_timeout is 2 s).
@@ -143,24 +147,29 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
     })
     .await;
 
-    // 3 s down: six liveness_ttls and longer than visibility_timeout. One worker dies meanwhile.
+    // 3 s down: three liveness_ttls and longer than visibility_timeout. One worker dies
+    // meanwhile; another (`ob`) is frozen and comes back 400 ms after Redis does, slower than
+    // the lease holder, but within liveness_ttl: it must not be reaped.
     server.stop();
+    b.signal("STOP");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let c_name = c.name.clone();
     c.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.restart();
     let back = Instant::now();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.signal("CONT");
 
-    // The dead worker goes within liveness_ttl (500 ms) plus a tick after Redis returns; give
-    // it 2 × 500 ms + 1 s. The live ones are never reaped.
+    // The dead worker goes within liveness_ttl (1 s) plus a tick after Redis returns; give it
+    // 2 × 1 s + 1 s. The live ones are never reaped.
     let c_id = before.iter().find(|w| w.starts_with(&format!("{c_name}-"))).unwrap().clone();
     wait_for("the killed worker to be reaped", Duration::from_secs(10), || async {
         (!live_workers(&url, &keys).await.contains(&c_id)).then_some(())
     })
     .await;
     let reaped_after = back.elapsed();
-    assert!(reaped_after <= Duration::from_secs(2), "reaped {reaped_after:?} after Redis returned");
+    assert!(reaped_after <= Duration::from_secs(3), "reaped {reaped_after:?} after Redis returned");
     let completed = wait_settled(&url, &keys, &record, &pushed, Duration::from_secs(30)).await;
     let live = live_workers(&url, &keys).await;
     for w in before.iter().filter(|w| **w != c_id) {
