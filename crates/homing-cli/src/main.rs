@@ -2,6 +2,7 @@
 //! the library's config structs and calls the library; every behaviour lives in the crates.
 
 mod args;
+mod baseline;
 mod bench;
 mod connect;
 mod dead;
@@ -18,6 +19,7 @@ mod shutdown;
 mod sim;
 mod sizing;
 mod status;
+mod throughput;
 mod worker;
 
 use clap::{Parser, Subcommand};

@@ -1,12 +1,14 @@
 //! Every test that needs a real Redis, in one binary.
 
 mod bad_input;
+mod batching;
 mod cli;
 mod drain;
 mod examples;
 mod failures;
 mod faults;
 mod ingress;
+mod ingress_client;
 #[cfg(feature = "integrations")]
 mod integrations;
 mod logs;
