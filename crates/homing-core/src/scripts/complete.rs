@@ -67,7 +67,7 @@ pub async fn complete_many<C: ConnectionLike>(
     let overflow = keys.overflow();
     let mut out = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(MAX_BATCH) {
-        let encoded = encode(chunk, inbox, &overflow)?;
+        let encoded = encode_completions(chunk, inbox, &overflow)?;
         let v = LUA.run(conn, &[&keys.meta(), inbox, &overflow], &[worker.as_bytes(), &encoded]).await?;
         let Value::Array(items) = v else { return Err(malformed(format!("complete: expected a list, got {v:?}"))) };
         if items.len() != 3 * chunk.len() {
@@ -85,9 +85,9 @@ pub async fn complete_many<C: ConnectionLike>(
     Ok(out)
 }
 
-/// The jobs as the script's MessagePack list. Byte strings go as `str`, which Redis 7.0's
+/// The jobs as the `complete` script's `jobs` argument, a MessagePack list (public for the benches). Byte strings go as `str`, which Redis 7.0's
 /// cmsgpack reads as raw bytes (it cannot read `bin`).
-fn encode(jobs: &[(Finished<'_>, &[u8])], inbox: &str, overflow: &str) -> Result<Vec<u8>, Error> {
+pub fn encode_completions(jobs: &[(Finished<'_>, &[u8])], inbox: &str, overflow: &str) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::with_capacity(jobs.iter().map(|(j, o)| 64 + j.entry_id.len() + j.session.len() + o.len()).sum());
     let w = |e: rmp::encode::ValueWriteError| malformed(format!("complete: cannot encode the jobs: {e}"));
     rmp::encode::write_array_len(&mut buf, jobs.len() as u32).map_err(w)?;

@@ -17,7 +17,9 @@ mod reclaim;
 mod replay;
 mod steal;
 
-pub use complete::{complete, complete_many, Completion, Finished, MAX_BATCH as COMPLETE_MAX_BATCH};
+pub use complete::{
+    complete, complete_many, encode_completions, Completion, Finished, MAX_BATCH as COMPLETE_MAX_BATCH,
+};
 pub use fail::{fail, Failure};
 pub use fetch::{fetch, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
