@@ -19,7 +19,7 @@ mod steal;
 
 pub use complete::{complete, Completion, Finished};
 pub use fail::{fail, Failure};
-pub use fetch::{fetch, Fetched};
+pub use fetch::{fetch, fetch_with, FetchFirst, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, heartbeat_with, Beat, Heartbeat};
 pub use ingress::{ingress, Ingested};
