@@ -42,12 +42,33 @@ pub struct BenchCmd {
     /// Instead: Redis memory per pinned session, queued job, worker and dead letter (sizing.rs).
     #[arg(long)]
     pub sizing: bool,
+    /// Instead: the multi-turn affinity workload (multiturn.rs): `--sessions` conversations of
+    /// `--turns` turns on `--workers` sim workers of concurrency 1, against the ideal.
+    #[arg(long)]
+    pub multi_turn: bool,
+    /// Turns per conversation in the multi-turn workload.
+    #[arg(long, default_value_t = 8)]
+    pub turns: usize,
+    /// With `--multi-turn`: W = 2,4,8,16 × T = 2,4,8,16,32 with 32 sessions per worker, as a table.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Queue settings of the multi-turn workload (unset: the defaults).
+    #[command(flatten)]
+    pub settings: crate::args::SettingsArgs,
 }
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     if cmd.sizing {
         let (local, url) = LocalRedis::unless_given(global).await?;
         let result = crate::sizing::run(&url).await;
+        drop(local);
+        return result;
+    }
+    if cmd.multi_turn {
+        let (local, url) = LocalRedis::unless_given(global).await?;
+        let shape = crate::multiturn::Shape { sessions: cmd.sessions, turns: cmd.turns, workers: cmd.workers };
+        let settings = cmd.settings.apply(homing_worker::QueueSettings::default());
+        let result = crate::multiturn::run(&url, &global.prefix, shape, cmd.sweep, settings).await;
         drop(local);
         return result;
     }

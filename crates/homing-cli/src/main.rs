@@ -13,6 +13,7 @@ mod fleet;
 mod forget;
 mod http;
 mod local_redis;
+mod multiturn;
 mod push;
 mod queue;
 mod shutdown;
