@@ -14,9 +14,9 @@ pub struct BenchCmd {
     /// Jobs per throughput run.
     #[arg(long, default_value_t = 30_000)]
     pub jobs: usize,
-    /// Distinct sessions.
-    #[arg(long, default_value_t = 1_000)]
-    pub sessions: usize,
+    /// Distinct sessions [default: 1000; 256 with --multi-turn].
+    #[arg(long)]
+    pub sessions: Option<usize>,
     /// Jobs per pipelined push.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
@@ -46,6 +46,9 @@ pub struct BenchCmd {
     /// `--turns` turns on `--workers` sim workers of concurrency 1, against the ideal.
     #[arg(long)]
     pub multi_turn: bool,
+    /// Sim workers (concurrency 1) of the multi-turn workload.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
     /// Turns per conversation in the multi-turn workload.
     #[arg(long, default_value_t = 8)]
     pub turns: usize,
@@ -66,7 +69,8 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     }
     if cmd.multi_turn {
         let (local, url) = LocalRedis::unless_given(global).await?;
-        let shape = crate::multiturn::Shape { sessions: cmd.sessions, turns: cmd.turns, workers: cmd.workers };
+        let shape =
+            crate::multiturn::Shape { sessions: cmd.sessions.unwrap_or(256), turns: cmd.turns, workers: cmd.workers };
         let settings = cmd.settings.apply(homing_worker::QueueSettings::default());
         let result = crate::multiturn::run(&url, &global.prefix, shape, cmd.sweep, settings).await;
         drop(local);
@@ -81,7 +85,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     }
     let suite = Suite {
         jobs: cmd.jobs,
-        sessions: cmd.sessions,
+        sessions: cmd.sessions.unwrap_or(1000),
         batch: cmd.batch,
         payload: cmd.payload,
         layouts: cmd.layouts,
