@@ -1,6 +1,6 @@
 --[[
   push: enqueue one job: idempotency key, delay, or the pin-or-spill route.
-  Includes: settings, route
+  Includes: settings, route, push
   KEYS[1] meta          hash     Q:meta
   ARGV[1] id                     job id, 1-64 bytes, unique per queue
   ARGV[2] session                affinity key, 1-256 bytes
@@ -18,42 +18,8 @@
            HOMING_NO_QUEUE   the queue has no settings yet
            HOMING_PROTOCOL   protocol version mismatch
 ]]
-local id, session, payload = ARGV[1], ARGV[2], ARGV[3]
-local key, reply_to = ARGV[5], ARGV[7]
-
--- A decimal whole number >= 0 (as Rust writes them), or nil.
-local function whole(raw)
-  if string.find(raw, '^%d+$') then return tonumber(raw) end
-  return nil
-end
-
 local cfg = homing_settings(KEYS[1])
-if #id < 1 or #id > 64 then
-  return redis.error_reply('HOMING_BAD_ARG job id must be 1-64 bytes, got ' .. #id)
-end
-if #session < 1 or #session > 256 then
-  return redis.error_reply('HOMING_BAD_ARG session must be 1-256 bytes, got ' .. #session)
-end
-if #payload > cfg.max_payload then
-  return redis.error_reply('HOMING_BAD_ARG payload is ' .. #payload ..
-    ' bytes, over the queue max_payload of ' .. cfg.max_payload)
-end
-local delay_ms = whole(ARGV[4])
-if not delay_ms then
-  return redis.error_reply('HOMING_BAD_ARG delay_ms must be a whole number >= 0')
-end
-local key_ttl_ms = whole(ARGV[6])
-if key ~= '' and (not key_ttl_ms or key_ttl_ms < 1) then
-  return redis.error_reply('HOMING_BAD_ARG key_ttl_ms must be a whole number >= 1 with an idempotency key')
-end
-local max_attempts, problem = nil, nil
-if ARGV[8] ~= '0' then
-  max_attempts, problem = homing_parse_setting('max_attempts', ARGV[8])
-  if not max_attempts then return redis.error_reply('HOMING_BAD_ARG ' .. problem) end
-end
-
-local job = {id = id, s = session, p = payload}
-if reply_to ~= '' then job.r = reply_to end
-if key ~= '' then job.k = key end
-if max_attempts then job.m = max_attempts end
+local job, key_ttl_ms, delay_ms = homing_push_job(cfg, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+  ARGV[6], ARGV[7], ARGV[8])
+if not job then return redis.error_reply('HOMING_BAD_ARG ' .. key_ttl_ms) end
 return {homing_enqueue(homing_base(KEYS[1]), cfg, homing_now(), job, key_ttl_ms, delay_ms)}

@@ -162,3 +162,68 @@ async fn a_malformed_batch_is_refused_before_anything_is_written() {
     assert_eq!(e.code(), Some("HOMING_BAD_ARG"), "{e}");
     assert!(e.to_string().contains("jobs must be a MessagePack array of 1-1000 jobs"), "{e}");
 }
+
+/// What push and push_many return for the same list, and the queue each leaves behind.
+async fn pushed(batched: bool) -> (Vec<Result<(String, String), String>>, Vec<(String, String)>, u64) {
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("pushmany")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wa", Duration::from_secs(60), 4).await.unwrap();
+    create_groups(&mut c, &[keys.overflow(), keys.inbox("wa")]).await;
+    let _: () = c.set(keys.pin("warm"), "wa").await.unwrap();
+    let ids: Vec<JobId> = ["j0", "j1", "j2", "j3", "j4"].into_iter().map(|i| JobId::parse(i).unwrap()).collect();
+    let args = |n: usize, session: &'static str, key: Option<&'static str>, delay_ms: u64| PushArgs {
+        id: &ids[n],
+        session,
+        payload: b"\x00\xff",
+        delay: Duration::from_millis(delay_ms),
+        key,
+        key_ttl: Duration::from_secs(60),
+        reply_to: None,
+        max_attempts: None,
+    };
+    let list = [
+        args(0, "warm", Some("k"), 0), // hit: the pin is wa's
+        args(1, "cold", Some("k"), 0), // the key j0 just wrote: a duplicate of j0
+        args(2, "", None, 0),          // refused: an empty session
+        args(3, "cold", None, 60_000), // delayed
+        args(4, "cold", None, 0),      // new
+    ];
+    let results: Vec<Result<scripts::Pushed, homing_core::Error>> = if batched {
+        scripts::push_many(&mut c, &keys, &list).await.unwrap()
+    } else {
+        let mut out = Vec::new();
+        for a in &list {
+            out.push(scripts::push(&mut c, &keys, a).await);
+        }
+        out
+    };
+    let results = results
+        .into_iter()
+        .map(|r| r.map(|p| (p.id.to_string(), p.route.to_string())).map_err(|e| e.to_string()))
+        .collect();
+    let mut queued = Vec::new();
+    for stream in [keys.inbox("wa"), keys.overflow()] {
+        let r: redis::streams::StreamRangeReply = c.xrange_all(&stream).await.unwrap();
+        for e in r.ids {
+            queued.push((stream.rsplit(':').next().unwrap().to_string(), e.get::<String>("id").unwrap()));
+        }
+    }
+    let delayed: u64 = c.zcard(keys.delayed()).await.unwrap();
+    (results, queued, delayed)
+}
+
+#[tokio::test]
+async fn push_many_enqueues_each_job_exactly_as_push_in_order() {
+    let expected_results = vec![
+        Ok(("j0".to_string(), "hit".to_string())),
+        Ok(("j0".to_string(), "duplicate".to_string())),
+        Err("invalid argument: session must be 1-256 bytes, got 0".to_string()),
+        Ok(("j3".to_string(), "delayed".to_string())),
+        Ok(("j4".to_string(), "new".to_string())),
+    ];
+    let expected_queue = vec![("wa".to_string(), "j0".to_string()), ("overflow".to_string(), "j4".to_string())];
+    assert_eq!(pushed(false).await, (expected_results.clone(), expected_queue.clone(), 1), "one push per job");
+    assert_eq!(pushed(true).await, (expected_results, expected_queue, 1), "one push_many");
+}

@@ -75,7 +75,7 @@ macro_rules! script_spec {
 pub(crate) use script_spec;
 
 /// Every script, for header checks and for `homing` to list.
-pub fn all() -> [&'static ScriptSpec; 14] {
+pub fn all() -> [&'static ScriptSpec; 15] {
     [
         &complete::SPEC,
         &fail::SPEC,
@@ -87,6 +87,7 @@ pub fn all() -> [&'static ScriptSpec; 14] {
         &lease::SPEC,
         &promote::SPEC,
         &push::SPEC,
+        &push::MANY_SPEC,
         &reap::SPEC,
         &reclaim::SPEC,
         &replay::SPEC,

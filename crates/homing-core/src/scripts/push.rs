@@ -1,4 +1,4 @@
-//! `push`: enqueue one job (idempotency key, delay, or route); `push_many` pipelines many.
+//! `push`: enqueue one job (idempotency key, delay, or route); `push_many`: many in one call.
 
 use super::{items, script_spec, Lua, ScriptSpec};
 use crate::error::{malformed, Error};
@@ -11,10 +11,19 @@ use redis::Value;
 use std::time::Duration;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("push",
-    includes: ["settings", "route"],
+    includes: ["settings", "route", "push"],
     keys: ["meta"],
     argv: ["id", "session", "payload", "delay_ms", "key", "key_ttl_ms", "reply_to", "max_attempts"]);
 static LUA: Lua = Lua::new(&SPEC);
+
+pub(super) static MANY_SPEC: ScriptSpec = script_spec!("push_many",
+    includes: ["settings", "route", "push"],
+    keys: ["meta"],
+    argv: ["jobs"]);
+static MANY: Lua = Lua::new(&MANY_SPEC);
+
+/// The most jobs one `push_many` script call carries; [`push_many`] splits longer lists.
+pub const MAX_BATCH: usize = 1000;
 
 /// One job to push, already validated by the caller (the script checks again).
 #[derive(Clone, Debug)]
@@ -88,14 +97,50 @@ pub async fn push<C: ConnectionLike>(conn: &mut C, keys: &Keys, args: &PushArgs<
 
 /// Pushes many jobs in one pipeline (one round trip). Each job gets its own result, so one
 /// refused job does not fail the others; a lost connection fails the whole call.
+/// Pushes many jobs, [`MAX_BATCH`] per `push_many` script call: each is enqueued exactly as
+/// [`push`] would, in order. The outer error is a failed call (nothing can be assumed pushed of
+/// that call's jobs); each inner result is that job's own outcome.
 pub async fn push_many<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
     jobs: &[PushArgs<'_>],
 ) -> Result<Vec<Result<Pushed, Error>>, Error> {
     let meta = keys.meta();
-    let encoded: Vec<Encoded> = jobs.iter().map(encode).collect();
-    let calls = jobs.iter().zip(&encoded).map(|(a, e)| LUA.cmd(&[&meta], &argv(a, e)));
-    let replies = LUA.pipeline(conn, calls).await?;
-    Ok(replies.into_iter().map(|r| r.map_err(Error::from).and_then(parse)).collect())
+    let mut out = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(MAX_BATCH) {
+        let encoded = encode_many(chunk)?;
+        let v = MANY.run(conn, &[&meta], &[&encoded]).await?;
+        let Value::Array(items) = v else { return Err(malformed(format!("push_many: expected a list, got {v:?}"))) };
+        if items.len() != 2 * chunk.len() {
+            return Err(malformed(format!("push_many: {} values for {} jobs", items.len(), chunk.len())));
+        }
+        let mut it = items.into_iter();
+        while let (Some(id), Some(route)) = (it.next(), it.next()) {
+            let (id, route) = (text(id)?, text(route)?);
+            out.push(match route.strip_prefix("HOMING_BAD_ARG ") {
+                Some(problem) if id.is_empty() => Err(Error::InvalidArgument(problem.to_string())),
+                _ => Ok(Pushed { id: JobId::parse(id).map_err(|e| malformed(e.to_string()))?, route: route.parse()? }),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The jobs as push_many's MessagePack list of push's eight arguments, each a `str` (which
+/// Redis 7.0's cmsgpack reads as raw bytes; it cannot read `bin`).
+fn encode_many(jobs: &[PushArgs<'_>]) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::with_capacity(jobs.iter().map(|a| 96 + a.session.len() + a.payload.len()).sum());
+    let w = |e: rmp::encode::ValueWriteError| malformed(format!("push_many: cannot encode the jobs: {e}"));
+    rmp::encode::write_array_len(&mut buf, jobs.len() as u32).map_err(w)?;
+    for a in jobs {
+        let e = encode(a);
+        rmp::encode::write_array_len(&mut buf, 8).map_err(w)?;
+        for bytes in argv(a, &e) {
+            let len = u32::try_from(bytes.len())
+                .map_err(|_| Error::InvalidArgument("a push argument is over 4 GiB".into()))?;
+            rmp::encode::write_str_len(&mut buf, len).map_err(w)?;
+            buf.extend_from_slice(bytes);
+        }
+    }
+    Ok(buf)
 }
