@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_http;
 mod connect;
 mod dead;
 mod demo;
