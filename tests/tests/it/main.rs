@@ -6,6 +6,7 @@ mod drain;
 mod examples;
 mod failures;
 mod faults;
+mod http_keepalive;
 mod ingress;
 #[cfg(feature = "integrations")]
 mod integrations;
