@@ -1,8 +1,9 @@
 //! `homing bench --http`: the `http` sidecar mode against the queue's own speed. A trivial HTTP
-//! app (hyper, 200 with an empty body) runs in-process on loopback; the same preloaded jobs are
-//! drained once by a worker with the `http` handler and once by one with an echo handler, in the
-//! same layout, and the ratio says what the HTTP hop costs. The target is http ≥ 0.8 × echo.
-//! What the worker does per job is left to `homing-worker`, the HTTP call to `http.rs`.
+//! app (hyper, 200 with an empty body) runs in-process on loopback; preloaded jobs are drained
+//! by one worker with the `http` handler and by one with an echo handler, in the same layout and
+//! in alternating rounds, and the ratio says what the HTTP hop costs. The target is
+//! http ≥ 0.8 × echo. What the worker does per job is left to `homing-worker`, the HTTP call to
+//! `http.rs`.
 
 use crate::http::{Http, HttpArgs};
 use anyhow::Context;
@@ -23,7 +24,8 @@ pub struct HttpFigures {
     pub http: f64,
     /// Jobs/s drained through the echo handler, same jobs, same layout.
     pub echo: f64,
-    /// TCP connections the app accepted during the http run (keep-alive keeps it ≤ concurrency).
+    /// TCP connections the app accepted during the http runs (keep-alive keeps each run's count
+    /// near the concurrency; without it, one per job).
     pub connections: u64,
 }
 
@@ -33,17 +35,37 @@ const SESSIONS: usize = 1_000;
 const PAYLOAD: usize = 64;
 /// Jobs per pipelined push while preloading.
 const BATCH: usize = 500;
+/// The jobs are split into rounds that alternate echo and http, so the two rates see the same
+/// machine: on a shared one, load that drifts between two long runs would decide the ratio.
+const ROUNDS: usize = 4;
+
+/// The echo handler's work: hand the payload back, as `homing worker echo` does.
+async fn echo(job: Job) -> Result<Vec<u8>, HandlerError> {
+    Ok(job.payload)
+}
 
 pub async fn run(url: &str, prefix: &str, jobs: usize, concurrency: u32) -> anyhow::Result<HttpFigures> {
     anyhow::ensure!(jobs >= 1 && concurrency >= 1, "--jobs and the concurrency must be >= 1");
     let (app, accepted) = app().await?;
-    let echo =
-        drain(url, prefix, jobs, concurrency, |job: Job| async move { Ok::<_, HandlerError>(job.payload) }).await?;
     let args = HttpArgs { url: format!("http://{app}/jobs"), timeout: Duration::from_secs(60) };
-    let before = accepted.load(Ordering::Relaxed);
-    let http = drain(url, prefix, jobs, concurrency, Http::new(args)?).await?;
-    let figures = HttpFigures { http, echo, connections: accepted.load(Ordering::Relaxed) - before };
-    println!("jobs {jobs}  sessions {SESSIONS}  1 worker x concurrency {concurrency}  app: hyper on {app}");
+    let http = Arc::new(Http::new(args)?);
+    let per_round = jobs.div_ceil(ROUNDS);
+    let (mut echo_time, mut http_time, mut connections) = (Duration::ZERO, Duration::ZERO, 0);
+    for round in 0..ROUNDS {
+        // Alternate which mode goes first, so a change in the machine's load hits both alike.
+        for http_turn in [round % 2 == 1, round % 2 == 0] {
+            if http_turn {
+                let before = accepted.load(Ordering::Relaxed);
+                http_time += drain(url, prefix, per_round, concurrency, http.clone()).await?;
+                connections += accepted.load(Ordering::Relaxed) - before;
+            } else {
+                echo_time += drain(url, prefix, per_round, concurrency, Arc::new(echo)).await?;
+            }
+        }
+    }
+    let ran = (per_round * ROUNDS) as f64;
+    let figures = HttpFigures { http: ran / http_time.as_secs_f64(), echo: ran / echo_time.as_secs_f64(), connections };
+    println!("jobs {}  ({ROUNDS} rounds each)  sessions {SESSIONS}  1 worker x concurrency {concurrency}  app: hyper on {app}", per_round * ROUNDS);
     println!("echo: {:>9.0} jobs/s", figures.echo);
     println!("http: {:>9.0} jobs/s  ({} connections opened)", figures.http, figures.connections);
     println!("http / echo: {:.2}  (target >= 0.80)", figures.http / figures.echo);
@@ -73,7 +95,7 @@ async fn app() -> anyhow::Result<(std::net::SocketAddr, Arc<AtomicU64>)> {
 
 /// Counts a handler's successes and keeps its first error, which ends the run.
 struct Counted<H> {
-    inner: H,
+    inner: Arc<H>,
     done: Arc<AtomicU64>,
     failed: Arc<Mutex<Option<String>>>,
 }
@@ -94,8 +116,14 @@ impl<H: Handler> Handler for Counted<H> {
 }
 
 /// Preloads `jobs` jobs into a fresh queue, then times one worker with `handler` draining them
-/// (fetch, handle, complete). Returns jobs/s.
-async fn drain<H: Handler>(url: &str, prefix: &str, jobs: usize, concurrency: u32, handler: H) -> anyhow::Result<f64> {
+/// (fetch, handle, complete). Returns how long that took.
+async fn drain<H: Handler>(
+    url: &str,
+    prefix: &str,
+    jobs: usize,
+    concurrency: u32,
+    handler: Arc<H>,
+) -> anyhow::Result<Duration> {
     let queue = format!("bench-http-{:06x}", fastrand::u32(..0xff_ffff));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(Mutex::new(None));
@@ -137,7 +165,7 @@ async fn drain<H: Handler>(url: &str, prefix: &str, jobs: usize, concurrency: u3
         let (len, kept): (u64, u64) =
             redis::pipe().cmd("XLEN").arg(&overflow).cmd("SCARD").arg(&kept).query_async(&mut c).await?;
         if len == kept && done.load(Ordering::Relaxed) as usize >= jobs {
-            break Ok(jobs as f64 / started.elapsed().as_secs_f64());
+            break Ok(started.elapsed());
         }
         if Instant::now() >= deadline {
             break Err(anyhow::anyhow!("jobs not finished after 10 minutes"));
