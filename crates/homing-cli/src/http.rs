@@ -10,6 +10,7 @@ use bytes::Bytes;
 use clap::Args;
 use homing_worker::{Handler, HandlerError, Job};
 use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
 use std::sync::Mutex;
@@ -29,8 +30,11 @@ pub struct HttpArgs {
 /// POSTs every job to one URL.
 pub struct Http {
     args: HttpArgs,
-    url: Uri,
+    /// The request target: the URL's path and query.
+    path: Uri,
+    /// `host:port`, to connect to and to send as `Host`.
     authority: String,
+    host: HeaderValue,
     pool: Pool,
     /// The URL as logs and job errors show it: a token in its query hidden.
     shown: String,
@@ -95,7 +99,10 @@ impl Http {
         );
         let authority = authority.to_string();
         let authority = if authority.contains(':') { authority } else { format!("{authority}:80") };
-        Ok(Self { args, url, authority, shown, pool: Pool::default() })
+        let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("--url {shown} is not a URL: {e}");
+        let path = url.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|e| bad(&e))?;
+        let host = HeaderValue::from_str(&authority).map_err(|e| bad(&e))?;
+        Ok(Self { args, path, authority, host, shown, pool: Pool::default() })
     }
 
     async fn connect(&self) -> Result<Sender, String> {
@@ -114,13 +121,12 @@ impl Http {
     }
 
     async fn call(&self, job: Job) -> Result<(u16, Bytes), String> {
-        let path = self.url.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = hyper::Request::post(path)
-            .header(hyper::header::HOST, &self.authority)
-            .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+        let mut request = hyper::Request::post(self.path.clone())
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
             .header("x-homing-job-id", job.id.as_str())
             .header("x-homing-session", &job.session)
-            .header("x-homing-attempt", job.attempt.to_string())
+            .header("x-homing-attempt", job.attempt)
             .body(Full::new(Bytes::from(job.payload)))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         // Bounded: each pass either takes a connection out of the pool or opens a fresh one,
