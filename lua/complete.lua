@@ -1,48 +1,73 @@
 --[[
-  complete: acknowledge a finished job; a successful first job stamps the session's owner.
+  complete: acknowledge finished jobs, many in one call; a successful first job stamps the
+  session's owner. Each job is handled exactly as if it were completed alone, in list order.
   Includes: settings, entry
   KEYS[1] meta          hash     Q:meta
-  KEYS[2] stream        stream   where the entry was read (an inbox or the overflow)
-  ARGV[1] entry_id               stream entry id
-  ARGV[2] worker                 this worker's id (its consumer name)
-  ARGV[3] session                the job's session
-  ARGV[4] job_id                 the job's id (field `id`), echoed in the reply
-  ARGV[5] reply_to               the producer waiting for the result (field `r`), '' for none
-  ARGV[6] output                 the handler's output bytes, sent to `Q:reply:<reply_to>`
-  Returns: {"ok"|"stale", stamped 0|1, on_owner 0|1}: stale if the entry is no longer pending
-           to this worker (it was reclaimed), and then nothing is written; on_owner is 1 when
-           this worker already owned the session (the job ran warm)
-  Errors:  HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is written
+  KEYS[2] inbox         stream   the worker's inbox
+  KEYS[3] overflow      stream   Q:overflow
+  ARGV[1] worker                 this worker's id (its consumer name)
+  ARGV[2] jobs                   MessagePack array, one array per finished job: {source (1 the
+                                 inbox, 2 the overflow), entry_id, session, job_id, reply_to ('' for
+                                 none), output (the handler's bytes, sent to Q:reply:<reply_to>)};
+                                 1-1000 jobs
+  Returns: a flat list, 3 per job in order: "ok"|"stale", stamped 0|1, on_owner 0|1. Stale if the
+           entry is no longer pending to this worker (it was reclaimed): nothing is written for
+           it. on_owner is 1 when this worker already owned the session (the job ran warm).
+  Errors:  HOMING_BAD_ARG      jobs is not such a list: nothing is written
+           HOMING_BAD_SETTING  a stored setting breaks its rule: nothing is written
            HOMING_NO_QUEUE, HOMING_PROTOCOL
 ]]
-local entry_id, worker, session = ARGV[1], ARGV[2], ARGV[3]
-local job_id, reply_to, output = ARGV[4], ARGV[5], ARGV[6]
+local worker = ARGV[1]
 local cfg = homing_settings(KEYS[1])
 local Q = homing_base(KEYS[1])
+local streams = {KEYS[2], KEYS[3]}
 
-if not homing_is_pending_to(KEYS[2], entry_id, worker) then
-  return {'stale', 0, 0}
+-- Every job is checked before the first write.
+local ok, jobs = pcall(cmsgpack.unpack, ARGV[2])
+if not ok or type(jobs) ~= 'table' or #jobs < 1 or #jobs > 1000 then
+  return redis.error_reply('HOMING_BAD_ARG jobs must be a MessagePack array of 1-1000 jobs')
 end
--- Everything the outcome depends on is read before the first write.
-local pin = Q .. ':pin:' .. session
-local owner, owner_alive = false, false
-if cfg.affinity ~= 'off' then
-  owner = redis.call('GET', pin)
-  owner_alive = owner == worker or (owner and homing_alive(Q, owner, homing_now()))
+for i, j in ipairs(jobs) do
+  local shape = type(j) == 'table' and #j == 6 and streams[j[1]] ~= nil
+  for k = 2, 6 do shape = shape and type(j[k]) == 'string' end
+  if not shape then
+    return redis.error_reply('HOMING_BAD_ARG job ' .. i ..
+      ' must be {source 1|2, entry_id, session, job_id, reply_to, output}')
+  end
 end
 
-homing_ack(KEYS[2], entry_id)
-homing_reply(Q, reply_to, job_id, 'ok', 'out', output)
-if cfg.affinity == 'off' then
-  return {'ok', 0, 0}
+-- The overflow group's last-delivered id cannot change while the script runs: read it once.
+local last, now = nil, nil
+local out = {}
+for _, j in ipairs(jobs) do
+  local stream, entry_id, session, job_id, reply_to, output = streams[j[1]], j[2], j[3], j[4], j[5], j[6]
+  local status, stamped, on_owner = 'stale', 0, 0
+  if homing_is_pending_to(stream, entry_id, worker) then
+    -- Everything this job's outcome depends on is read before its first write.
+    local pin = Q .. ':pin:' .. session
+    local owner, owner_alive = false, false
+    if cfg.affinity ~= 'off' then
+      owner = redis.call('GET', pin)
+      if owner and owner ~= worker then now = now or homing_now() end
+      owner_alive = owner == worker or (owner and homing_alive(Q, owner, now))
+    end
+    if stream == KEYS[3] and not last then last = homing_last_delivered(stream) end
+    homing_ack(stream, entry_id, last)
+    homing_reply(Q, reply_to, job_id, 'ok', 'out', output)
+    status = 'ok'
+    if cfg.affinity == 'off' then
+      -- No pins without affinity.
+    elseif owner == worker then
+      redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
+      on_owner = 1
+    elseif not owner_alive then
+      -- First writer wins: the pin is absent or its owner is dead, and only a success gets here.
+      redis.call('SET', pin, worker, 'PX', cfg.pin_ttl_ms)
+      stamped = 1
+    end
+  end
+  out[#out + 1] = status
+  out[#out + 1] = stamped
+  out[#out + 1] = on_owner
 end
-if owner == worker then
-  redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
-  return {'ok', 0, 1}
-end
-if owner_alive then
-  return {'ok', 0, 0}
-end
--- First writer wins: the pin is absent or its owner is dead, and only a success gets here.
-redis.call('SET', pin, worker, 'PX', cfg.pin_ttl_ms)
-return {'ok', 1, 0}
+return out

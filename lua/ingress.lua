@@ -39,6 +39,12 @@ end
 
 -- The envelope as a table, or nil and why not.
 local function decode(raw)
+  -- The built-in cmsgpack (C) reads what the client crate writes (str values only); anything it
+  -- refuses, such as `bin`, goes to the Lua decoder, which reads every form.
+  if looks_like_map(raw) then
+    local ok, env = pcall(cmsgpack.unpack, raw)
+    if ok and type(env) == 'table' then return env end
+  end
   local env, why = homing_msgpack_decode(raw)
   if type(env) == 'table' then return env end
   if why and looks_like_map(raw) then

@@ -49,3 +49,38 @@ CONF
   export CONTAINERS_STORAGE_CONF="$dir/storage.conf"
   podman info >/dev/null 2>&1 || missing podman "podman info fails with the lane's containers.conf: $(podman info 2>&1 | tail -1)"
 }
+
+# podman's Docker-compatible API on a socket of the lane's own, for clients that speak the
+# Docker API (testcontainers). Exports DOCKER_HOST and PODMAN_SERVICE, the service's pid, which
+# stop_podman_service ends.
+start_podman_service() {
+  need_podman
+  local sock="$LANE/containers/podman.sock"
+  rm -f "$sock"
+  podman system service --time=0 "unix://$sock" >"$LANE/containers/service.log" 2>&1 &
+  PODMAN_SERVICE=$!
+  for _ in $(seq 100); do
+    [ -S "$sock" ] && break
+    sleep 0.1
+  done
+  [ -S "$sock" ] || missing "podman system service" "no socket at $sock after 10 s: $(tail -1 "$LANE/containers/service.log")"
+  export DOCKER_HOST="unix://$sock"
+}
+stop_podman_service() {
+  if [ -n "${PODMAN_SERVICE:-}" ]; then
+    kill "$PODMAN_SERVICE" 2>/dev/null || true
+    wait "$PODMAN_SERVICE" 2>/dev/null || true
+    PODMAN_SERVICE=""
+  fi
+}
+
+# The root of an image FROM scratch: BINARY's loader and the libraries `ldd` names, copied into
+# DIR (no shell, no registry). ldd_root BINARY DIR
+ldd_root() {
+  local lib
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+    mkdir -p "$2$(dirname "$lib")"
+    cp -L "$lib" "$2$lib"
+  done
+  mkdir -p "$2/tmp" && chmod 1777 "$2/tmp"
+}

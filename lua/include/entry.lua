@@ -27,13 +27,16 @@ end
 -- On the overflow, the entry at the group's last-delivered-id is kept (acked, listed in
 -- Q:overflow:kept) until delivery moves past it: Redis 7.0 reports the group's lag, which KEDA
 -- scales on, as nil once that entry is deleted while older ones remain.
-local function homing_ack(stream, entry_id)
+-- `last`, when given, is the overflow group's last-delivered id, read by the caller once for
+-- many acks.
+local function homing_ack(stream, entry_id, last)
   redis.call('XACK', stream, GROUP, entry_id)
   if string.sub(stream, -9) ~= ':overflow' then
     redis.call('XDEL', stream, entry_id)
     return
   end
-  local last, kept = homing_last_delivered(stream), stream .. ':kept'
+  local kept = stream .. ':kept'
+  last = last or homing_last_delivered(stream)
   for _, id in ipairs(redis.call('SMEMBERS', kept)) do
     if id ~= last then
       redis.call('XDEL', stream, id)

@@ -5,6 +5,8 @@
   from homing_fields_from_map, so without `route`); the route appends `route`, the word that
   queued it.
   Returns the route word: hit | new | spill:busy | spill:dead | off | shadow:hit | shadow:miss.
+  A busy owner (draining, or max_waiting jobs behind it and more than wait in the overflow)
+  spills: ARCHITECTURE.md, "The route rule".
 ]]
 -- A copy of the flat field list with its `route` field (the route that queued the entry where
 -- it is; handlers' logs carry it) set to `word`, added when missing.
@@ -42,7 +44,16 @@ local function homing_route(Q, cfg, now, session, fields)
     else
       inbox = Q .. ':inbox:' .. owner
       local capacity = tonumber(redis.call('HGET', Q .. ':capacity', owner) or '0')
-      if capacity == 0 or redis.call('XLEN', inbox) >= capacity + cfg.max_waiting then
+      -- Behind the owner: the jobs past its free slots (XLEN counts running ones too).
+      local behind = redis.call('XLEN', inbox) - capacity
+      -- A busy owner spills only when both hold: max_waiting jobs wait behind it (absolute),
+      -- and no more wait in the overflow (relative), so the job would not start later
+      -- elsewhere. The overflow's XLEN also counts its running jobs and the one acked entry
+      -- kept for the group lag: a bias towards home, where a job runs warm (a spilled one
+      -- waits behind the overflow and then runs cold).
+      if capacity == 0 then
+        route = 'spill:busy'
+      elseif behind >= cfg.max_waiting and behind >= redis.call('XLEN', overflow) then
         route = 'spill:busy'
       else
         route = 'hit'

@@ -50,15 +50,17 @@ end
 -- parses them.
 local function homing_parse_setting(field, raw)
   local r = HOMING_RULE[field]
-  local must = ': must be ' .. homing_rule_words(r)
-  if not raw then return nil, field .. ' is missing' .. must end
+  -- The words are built only for a bad value: this runs for every setting in every call.
+  if not raw then return nil, field .. ' is missing: must be ' .. homing_rule_words(r) end
   local n = nil
   if not r.whole then
     n = tonumber(raw)
   elseif string.find(raw, '^%d+$') then
     n = tonumber(raw)
   end
-  if not homing_keeps_rule(r, n) then return nil, field .. ' is "' .. raw .. '"' .. must end
+  if not homing_keeps_rule(r, n) then
+    return nil, field .. ' is "' .. raw .. '": must be ' .. homing_rule_words(r)
+  end
   return n
 end
 
@@ -96,9 +98,11 @@ end
 -- The queue's settings, every one checked against its rule. Raises HOMING_NO_QUEUE,
 -- HOMING_PROTOCOL or HOMING_BAD_SETTING (naming the field and the fix); every script calls it
 -- before its first write, so a corrupted setting leaves Redis unchanged.
+local HOMING_META_FIELDS = {'version', 'affinity'}
+for _, r in ipairs(HOMING_RULES) do table.insert(HOMING_META_FIELDS, r.field) end
+
 local function homing_settings(meta_key)
-  local names = {'version', 'affinity'}
-  for _, r in ipairs(HOMING_RULES) do table.insert(names, r.field) end
+  local names = HOMING_META_FIELDS
   local v = redis.call('HMGET', meta_key, unpack(names))
   if not v[1] then
     error({err = 'HOMING_NO_QUEUE queue settings missing at ' .. meta_key ..

@@ -8,9 +8,7 @@ use std::sync::OnceLock;
 pub fn homing_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // The test binary lives in target/<profile>/deps; the `homing` binary one level up.
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf();
+        let dir = target_dir();
         let release = dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut build = std::process::Command::new(cargo);
@@ -25,4 +23,11 @@ pub fn homing_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// `target/<profile>`, where cargo puts the workspace's binaries: the test binary lives in
+/// `target/<profile>/deps`.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf()
 }

@@ -1,8 +1,11 @@
-//! Test harness: a real `redis-server` (shared per run, or `REDIS_URL`), private servers for
-//! tests that restart Redis, in-process workers that can be stopped or crashed, and a recorder
-//! of which worker ran which job.
+//! Test harness: a real `redis-server` (shared per run: `REDIS_URL`, a binary from PATH or a
+//! container; see `server.rs`), private servers for tests that restart Redis, in-process
+//! workers that can be stopped or crashed, and a recorder of which worker ran which job.
 
 pub mod bin;
+#[cfg(feature = "containers")]
+mod container;
+pub mod engine;
 pub mod invariants;
 pub mod metrics_text;
 pub mod processes;
@@ -13,7 +16,7 @@ pub mod workers;
 pub use bin::homing_bin;
 pub use processes::{read_record, read_starts, record_file, WorkerProcess};
 pub use recorder::{Recorder, Run};
-pub use server::{redis_url, RedisServer};
+pub use server::{redis_url, Backend, RedisServer};
 pub use workers::TestWorker;
 
 use std::future::Future;

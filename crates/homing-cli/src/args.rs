@@ -57,7 +57,8 @@ pub struct SettingsArgs {
     /// would-be hits). [default: on]
     #[arg(long, env = "HOMING_AFFINITY")]
     pub affinity: Option<AffinityMode>,
-    /// Jobs that may wait behind a busy owner before the next one spills. [default: 1]
+    /// Jobs that may wait behind a busy owner before the next one spills (when no more wait in
+    /// the overflow). [default: 32]
     #[arg(long, env = "HOMING_MAX_WAITING")]
     pub max_waiting: Option<u32>,
     /// How long a pin lives without a job refreshing it. [default: 30m]

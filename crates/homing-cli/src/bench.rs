@@ -1,49 +1,44 @@
-//! `homing bench`: raw throughput on one Redis. Pushes `--jobs` jobs over `--sessions` sessions
-//! in pipelined batches, then starts `--workers` in-process workers with a no-op handler and
-//! times until every job is completed. Prints jobs/s for both phases.
+//! `homing bench`: the project's benchmark. By default the throughput suite (throughput.rs):
+//! push only, drain, end to end and paced latency, at each layout, affinity on and off, each
+//! beside a bare Redis Streams loop run in the same invocation (baseline.rs). `--fleet` and
+//! `--sizing` run the fleet-scale and memory workloads instead.
 
 use crate::args::Global;
 use crate::local_redis::LocalRedis;
-use anyhow::Context;
+use crate::throughput::Suite;
 use clap::Args;
-use homing_client::{Producer, ProducerOptions};
-use homing_worker::{HandlerError, Job, Worker, WorkerConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// The benchmark's size.
 #[derive(Args, Debug)]
 pub struct BenchCmd {
-    /// Jobs to push and run.
-    #[arg(long, default_value_t = 50_000)]
+    /// Jobs per throughput run.
+    #[arg(long, default_value_t = 30_000)]
     pub jobs: usize,
-    /// Distinct sessions.
-    #[arg(long, default_value_t = 1_000)]
-    pub sessions: usize,
+    /// Distinct sessions [default: 1000; 256 with --multi-turn].
+    #[arg(long)]
+    pub sessions: Option<usize>,
     /// Jobs per pipelined push.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
-    /// In-process workers.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
-    /// Concurrency of each worker.
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: u32,
+    /// Layouts (in-process workers x concurrency of each) the drain and end-to-end workloads run at.
+    #[arg(long, value_delimiter = ',', default_value = "1x8,8x1,2x64,1x256")]
+    pub layouts: Vec<crate::throughput::Layout>,
     /// Payload bytes per job.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     pub payload: usize,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
     /// Instead: the fleet workload, for each of these worker counts (e.g. 8,64,256,1000): Redis
     /// commands/s and CPU idle and at `--rate`, and p99 push → start (see fleet.rs).
     #[arg(long, value_delimiter = ',')]
     pub fleet: Vec<usize>,
-    /// Jobs per second pushed in the fleet workload's paced phase.
-    #[arg(long, default_value_t = 200)]
-    pub rate: u32,
-    /// Seconds each fleet phase is measured.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
+    /// Jobs per second of the paced workload [default: 1000; 200 with --fleet].
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Seconds the paced workload (and each fleet phase) runs [default: 5; 10 with --fleet].
+    #[arg(long)]
+    pub seconds: Option<u64>,
     /// Instead: Redis memory per pinned session, queued job, worker and dead letter (sizing.rs).
     #[arg(long)]
     pub sizing: bool,
@@ -51,6 +46,22 @@ pub struct BenchCmd {
     /// echo handler, one worker x concurrency 64 each, and their ratio (bench_http.rs).
     #[arg(long)]
     pub http: bool,
+    /// Instead: the multi-turn affinity workload (multiturn.rs): `--sessions` conversations of
+    /// `--turns` turns on `--workers` sim workers of concurrency 1, against the ideal.
+    #[arg(long)]
+    pub multi_turn: bool,
+    /// Sim workers (concurrency 1) of the multi-turn workload.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Turns per conversation in the multi-turn workload.
+    #[arg(long, default_value_t = 8)]
+    pub turns: usize,
+    /// With `--multi-turn`: W = 2,4,8,16 × T = 2,4,8,16,32 with 32 sessions per worker, as a table.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Queue settings of the multi-turn workload (unset: the defaults).
+    #[command(flatten)]
+    pub settings: crate::args::SettingsArgs,
 }
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
@@ -66,94 +77,35 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         drop(local);
         return result.map(drop);
     }
-    if !cmd.fleet.is_empty() {
+    if cmd.multi_turn {
         let (local, url) = LocalRedis::unless_given(global).await?;
-        let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, cmd.rate, cmd.seconds).await;
+        let shape =
+            crate::multiturn::Shape { sessions: cmd.sessions.unwrap_or(256), turns: cmd.turns, workers: cmd.workers };
+        let settings = cmd.settings.apply(homing_worker::QueueSettings::default());
+        let result = crate::multiturn::run(&url, &global.prefix, shape, cmd.sweep, settings).await;
         drop(local);
         return result;
     }
-    anyhow::ensure!(cmd.jobs >= 1 && cmd.sessions >= 1 && cmd.batch >= 1 && cmd.workers >= 1, "sizes must be >= 1");
-    let (local, url) = LocalRedis::unless_given(global).await?;
-    let queue = format!("bench-{:06x}", fastrand::u32(..0xff_ffff));
-    let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
-    // The first worker writes the queue settings; create it before pushing.
-    let done = Arc::new(AtomicU64::new(0));
-    let config = |i: usize| WorkerConfig {
-        redis_url: url.clone(),
-        queue: queue.clone(),
+    if !cmd.fleet.is_empty() {
+        let (local, url) = LocalRedis::unless_given(global).await?;
+        let (rate, seconds) = (cmd.rate.unwrap_or(200), cmd.seconds.unwrap_or(10));
+        let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, rate, seconds).await;
+        drop(local);
+        return result;
+    }
+    let suite = Suite {
+        jobs: cmd.jobs,
+        sessions: cmd.sessions.unwrap_or(1000),
+        batch: cmd.batch,
+        payload: cmd.payload,
+        layouts: cmd.layouts,
+        rate: cmd.rate.unwrap_or(1000),
+        seconds: cmd.seconds.unwrap_or(5),
         prefix: global.prefix.clone(),
-        name: format!("bench{i}"),
-        concurrency: cmd.concurrency,
-        ..Default::default()
     };
-    let mut workers = Vec::new();
-    for i in 0..cmd.workers {
-        let done = done.clone();
-        let handler = move |_job: Job| {
-            let done = done.clone();
-            async move {
-                done.fetch_add(1, Ordering::Relaxed);
-                Ok::<_, HandlerError>(())
-            }
-        };
-        workers.push(Worker::new(config(i), handler).await.context("cannot start a bench worker")?);
-    }
-    let producer = Producer::connect_with(&url, &queue, options).await?;
-    let payload = vec![b'x'; cmd.payload];
-    let jobs: Vec<(String, &[u8])> =
-        (0..cmd.jobs).map(|i| (format!("s{}", i % cmd.sessions), payload.as_slice())).collect();
-    let started = Instant::now();
-    for chunk in jobs.chunks(cmd.batch) {
-        for r in producer.push_many_raw(chunk).await? {
-            r?;
-        }
-    }
-    let pushed = started.elapsed();
-
-    let client = redis::Client::open(url.as_str())?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    let (_, cpu_before) = crate::fleet::redis_counters(&mut c).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let started = Instant::now();
-    let mut running = Vec::new();
-    for w in workers {
-        let mut stop = stop_rx.clone();
-        running.push(tokio::spawn(w.run(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })));
-    }
-    let (overflow, kept) = (producer.keys().overflow(), producer.keys().overflow_kept());
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        // The overflow keeps its last-delivered entry, acked, for the group lag (keys.rs).
-        let (len, kept): (u64, u64) =
-            redis::pipe().cmd("XLEN").arg(&overflow).cmd("SCARD").arg(&kept).query_async(&mut c).await?;
-        if len == kept && done.load(Ordering::Relaxed) as usize >= cmd.jobs {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "jobs not finished after 10 minutes");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let drained = started.elapsed();
-    let (_, cpu_after) = crate::fleet::redis_counters(&mut c).await?;
-    let redis_cpu = (cpu_after - cpu_before) / drained.as_secs_f64();
-    let _ = stop_tx.send(true);
-    for r in running {
-        r.await??;
-    }
-    crate::local_redis::remove_queue(&url, producer.keys()).await;
+    anyhow::ensure!(suite.rate >= 1 && suite.seconds >= 1, "--rate and --seconds must be >= 1");
+    let (local, url) = LocalRedis::unless_given(global).await?;
+    let result = crate::throughput::run(&url, &suite, cmd.json).await;
     drop(local);
-    let rate = |d: Duration| cmd.jobs as f64 / d.as_secs_f64();
-    println!(
-        "jobs {}  sessions {}  batch {}  workers {} x concurrency {}",
-        cmd.jobs, cmd.sessions, cmd.batch, cmd.workers, cmd.concurrency
-    );
-    println!("push (pipelined push script): {:>9.0} jobs/s  ({:.2?})", rate(pushed), pushed);
-    println!("run  (fetch + no-op + complete): {:>6.0} jobs/s  ({:.2?})", rate(drained), drained);
-    println!(
-        "Redis CPU while running: {:.0}% of a core, so one core would sustain about {:.0} jobs/s",
-        redis_cpu * 100.0,
-        rate(drained) / redis_cpu.max(0.01)
-    );
-    Ok(())
+    result
 }

@@ -2,6 +2,7 @@
 //! the library's config structs and calls the library; every behaviour lives in the crates.
 
 mod args;
+mod baseline;
 mod bench;
 mod bench_http;
 mod connect;
@@ -13,12 +14,14 @@ mod fleet;
 mod forget;
 mod http;
 mod local_redis;
+mod multiturn;
 mod push;
 mod queue;
 mod shutdown;
 mod sim;
 mod sizing;
 mod status;
+mod throughput;
 mod worker;
 
 use clap::{Parser, Subcommand};

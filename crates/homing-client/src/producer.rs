@@ -50,6 +50,9 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
+    /// Envelopes per `LPUSH` in [`Producer::ingress_many_raw`].
+    pub const INGRESS_BATCH: usize = 1000;
+
     /// Connects to `url` for `queue` with default options.
     pub async fn connect(url: &str, queue: &str) -> Result<Self, Error> {
         Self::connect_with(url, queue, ProducerOptions::default()).await
@@ -192,6 +195,42 @@ impl Producer {
             .into_iter()
             .map(|slot| slot.unwrap_or_else(|| pushed.next().expect("one reply per job").map(Receipt::from)))
             .collect())
+    }
+
+    /// Sends one typed job through the ingress list (`LPUSH Q:ingress`); see
+    /// [`Producer::ingress_many_raw`].
+    pub async fn ingress<T: Serialize + ?Sized>(&self, session: &str, payload: &T) -> Result<JobId, Error> {
+        let mut ids = self.ingress_many_raw(&[(session, encode(payload)?)]).await?;
+        Ok(ids.pop().expect("one id per job"))
+    }
+
+    /// Sends raw jobs through the ingress list, up to [`Producer::INGRESS_BATCH`] envelopes per
+    /// `LPUSH`, all in one round trip. The fast path: no script runs until the worker holding
+    /// the maintenance lease moves them (in order, batches of hundreds per script call), so
+    /// there is no route receipt and no idempotency key; a job that breaks a rule the queue
+    /// checks is dead-lettered with reason `malformed` by the mover. Sessions and payload sizes
+    /// are checked here first, so a bad job fails the call before anything is sent. Returns
+    /// each job's id, in order.
+    pub async fn ingress_many_raw<S: AsRef<str>, P: AsRef<[u8]>>(&self, jobs: &[(S, P)]) -> Result<Vec<JobId>, Error> {
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut pipe = redis::pipe();
+        for chunk in jobs.chunks(Self::INGRESS_BATCH) {
+            let mut envelopes = Vec::with_capacity(chunk.len());
+            for (session, payload) in chunk {
+                self.check(session.as_ref(), payload.as_ref()).await?;
+                let id = JobId::new();
+                envelopes.push(homing_core::envelope::envelope(&id, session.as_ref(), payload.as_ref())?);
+                ids.push(id);
+            }
+            pipe.cmd("LPUSH").arg(self.keys.ingress()).arg(envelopes).ignore();
+        }
+        if !ids.is_empty() {
+            let mut conn = self.conn.clone();
+            let () = pipe.query_async(&mut conn).await?;
+            metrics::counter!(homing_core::metrics::JOBS_PUSHED, "route" => "ingress", "reason" => "")
+                .increment(ids.len() as u64);
+        }
+        Ok(ids)
     }
 
     /// Local checks that give a typed error before a round trip; the script checks again for

@@ -3,7 +3,7 @@
 //! a Prometheus exporter with `--metrics-addr`).
 
 /// Jobs pushed by a producer, by `route` (`hit` | `new` | `spill` | `off` | `shadow` |
-/// `delayed` | `duplicate`) and `reason` (`busy` | `dead` for spill; `hit` | `miss` for
+/// `delayed` | `duplicate` | `ingress`, sent through the ingress list) and `reason` (`busy` | `dead` for spill; `hit` | `miss` for
 /// shadow; empty otherwise).
 pub const JOBS_PUSHED: &str = "homing_jobs_pushed_total";
 /// Jobs a worker started, by `source` (`inbox` | `overflow`).

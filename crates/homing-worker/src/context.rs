@@ -49,6 +49,8 @@ pub(crate) struct Ctx<H> {
     pub(crate) in_flight: Mutex<HashMap<String, Source>>,
     /// The stored queue setting that breaks its rule, if one does (see [`SettingsAlarm`]).
     pub(crate) bad_setting: SettingsAlarm,
+    /// Finished jobs waiting for their (batched) completion call.
+    pub(crate) completer: crate::complete::Completer,
 }
 
 /// Which stored queue setting breaks its rule, if any, so the worker says so once per change

@@ -102,22 +102,25 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Completes or fails the entry; `job` is `None` only for an entry that could not be decoded.
-async fn finish<H>(ctx: &Ctx<H>, source: Source, entry_id: &str, job: Option<&Job>, outcome: Result<Vec<u8>, Failed>) {
+async fn finish<H: Handler>(
+    ctx: &Arc<Ctx<H>>,
+    source: Source,
+    entry_id: &str,
+    job: Option<&Job>,
+    outcome: Result<Vec<u8>, Failed>,
+) {
     let (keys, stream, worker) = (&ctx.keys, ctx.stream(source), ctx.id.as_str());
     let failure = match (outcome, job) {
         (Ok(output), Some(job)) => {
-            let finished = scripts::Finished {
-                stream,
-                entry_id,
-                job_id: job.id.as_str(),
-                session: &job.session,
-                reply_to: job.reply_to.as_deref(),
+            let finished = crate::complete::Done {
+                source,
+                entry_id: entry_id.to_string(),
+                job_id: job.id.to_string(),
+                session: job.session.clone(),
+                reply_to: job.reply_to.clone(),
+                output,
             };
-            let (finished, output) = (&finished, output.as_slice());
-            let done = with_retries(ctx, "complete", Patience::UntilDone, |mut c| async move {
-                Ok(scripts::complete(&mut c, keys, finished, worker, output).await?)
-            })
-            .await;
+            let done = crate::complete::complete(ctx, finished).await;
             let Some(done) = done else { return };
             let outcome = if done.stale { "stale" } else { "ok" };
             metrics::counter!(JOBS_FINISHED, "outcome" => outcome).increment(1);

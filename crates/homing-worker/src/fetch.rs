@@ -1,5 +1,6 @@
-//! The fetch loop: with `free` slots, claim inbox entries first, then overflow ones, in one
-//! script call; when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
+//! The fetch loop: with `free` slots, claim inbox and overflow entries in one script call,
+//! the stream read first alternating at every call so that neither starves (a full inbox of
+//! cheap warm jobs would otherwise keep new sessions waiting in the overflow); when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
 //! connection, repeated without the script while nothing comes, so an idle worker costs Redis
 //! one command per `idle_block`. Each entry runs as its own task under a concurrency permit.
 //! At shutdown a blocking read is dropped, not awaited: an entry Redis delivered to it in that
@@ -10,7 +11,7 @@ use crate::error::Error;
 use crate::execute;
 use crate::handler::Handler;
 use deadpool_redis::Connection;
-use homing_core::scripts;
+use homing_core::scripts::{self, FetchFirst};
 use homing_core::stream::{parse_read_reply, StreamEntry};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,17 +29,24 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
     let mut idle = false;
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
+    let mut first = FetchFirst::Overflow;
     loop {
         while tasks.try_join_next().is_some() {}
         if *stop.borrow() {
             break;
         }
-        let first = tokio::select! {
+        let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.changed() => break,
         };
         let free = 1 + slots.available_permits() as u32;
-        let batch = match if idle { Ok(Vec::new()) } else { claim(&ctx, free).await } {
+        let claimed = if idle {
+            Ok(Vec::new())
+        } else {
+            first = first.other();
+            claim(&ctx, free, first).await
+        };
+        let batch = match claimed {
             Ok(entries) if entries.is_empty() => tokio::select! {
                 read = wait(&ctx, &mut blocking) => read,
                 _ = stop.changed() => {
@@ -60,9 +68,9 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                     failing = false;
                 }
                 delay = Duration::from_millis(50);
-                let mut first = Some(first);
+                let mut permit = Some(permit);
                 for (source, entry) in entries {
-                    let permit = match first.take() {
+                    let permit = match permit.take() {
                         Some(p) => p,
                         None => slots.clone().acquire_owned().await.expect("the semaphore is never closed"),
                     };
@@ -71,7 +79,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             }
             Err(e) => {
                 idle = false;
-                drop(first);
+                drop(permit);
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
                 blocking = None;
                 ctx.conns.reset_shared_on(&e);
@@ -97,10 +105,11 @@ fn is_nogroup(e: &Error) -> bool {
     matches!(e, Error::Core(homing_core::Error::Redis(r)) if r.code() == Some("NOGROUP"))
 }
 
-/// Up to `free` entries from the fetch script, inbox first; none when both streams are empty.
-async fn claim<H>(ctx: &Ctx<H>, free: u32) -> Result<Vec<(Source, StreamEntry)>, Error> {
+/// Up to `free` entries from the fetch script, `first` read first; none when both streams are
+/// empty.
+async fn claim<H>(ctx: &Ctx<H>, free: u32, first: FetchFirst) -> Result<Vec<(Source, StreamEntry)>, Error> {
     let mut conn = ctx.conns.shared().await?;
-    let fetched = scripts::fetch(&mut conn, &ctx.keys, ctx.id.as_str(), free).await?;
+    let fetched = scripts::fetch_with(&mut conn, &ctx.keys, ctx.id.as_str(), free, first).await?;
     let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
     Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect())
 }

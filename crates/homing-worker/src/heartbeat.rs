@@ -42,7 +42,11 @@ fn take_lease<H>(ctx: &Ctx<H>) {
 }
 
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
-    let mut task = Periodic::new("heartbeat", ctx.config.heartbeat_interval);
+    // The start beat just ran. The next comes at a random point of the first interval, so
+    // workers started together (a rollout, a scale-up, a bench) do not beat in step: a thousand
+    // beats in one burst would delay the jobs behind them in Redis.
+    let every = ctx.config.heartbeat_interval;
+    let mut task = Periodic::starting_after("heartbeat", every, every.mul_f64(fastrand::f64()));
     let lease = lease_ttl(ctx.config.maintenance_interval);
     // The capacity the last beat wrote (the first one, at start, wrote the concurrency).
     let mut written = Some(ctx.config.concurrency);

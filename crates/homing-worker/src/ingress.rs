@@ -4,7 +4,7 @@
 
 use crate::context::Ctx;
 use crate::error::Error;
-use crate::metrics::INGRESS_ENVELOPES;
+use crate::metrics::{INGRESS_BACKLOG, INGRESS_ENVELOPES};
 use crate::periodic::Periodic;
 use homing_core::scripts;
 use std::sync::atomic::Ordering;
@@ -29,6 +29,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             let c = task.conn(&ctx).await?;
             // A plain LLEN first: an empty list, the usual case, costs one command, not a script.
             let waiting: u64 = redis::cmd("LLEN").arg(ctx.keys.ingress()).query_async(&mut *c).await?;
+            metrics::gauge!(INGRESS_BACKLOG).set(waiting as f64);
             if waiting == 0 {
                 return Ok(());
             }

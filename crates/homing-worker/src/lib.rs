@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod complete;
 mod config;
 mod connections;
 mod context;

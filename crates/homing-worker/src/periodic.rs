@@ -25,6 +25,13 @@ impl Periodic {
         Self { op, tick, conn: None, healthy: true }
     }
 
+    /// Same, with the first tick `first_after` from now instead of at once.
+    pub(crate) fn starting_after(op: &'static str, every: Duration, first_after: Duration) -> Self {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first_after, every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self { op, tick, conn: None, healthy: true }
+    }
+
     /// Waits for the next tick; false once `stop` changed.
     pub(crate) async fn next(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
         tokio::select! {

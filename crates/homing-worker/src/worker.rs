@@ -55,6 +55,7 @@ impl<H: Handler> Worker<H> {
             settings: init.settings,
             in_flight: Mutex::new(HashMap::new()),
             bad_setting: Default::default(),
+            completer: Default::default(),
             maintainer: AtomicBool::new(false),
         };
         Ok(Self { ctx: Arc::new(ctx) })

@@ -341,18 +341,32 @@ async fn every_command_fails_with_one_clear_line_when_redis_is_unreachable() {
 }
 
 #[tokio::test]
-async fn bench_runs_a_small_load_and_reports_both_rates() {
+async fn bench_runs_every_workload_beside_the_bare_loop() {
     let mut bench = homing(&redis_url(), "unused");
-    bench.args(["bench", "--jobs", "300", "--sessions", "30", "--batch", "100", "--concurrency", "16"]);
+    let small =
+        ["--jobs", "300", "--sessions", "30", "--batch", "100", "--layouts", "2x4", "--rate", "200", "--seconds", "1"];
+    bench.args(["bench", "--json"]).args(small);
     let out = run(bench, None).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["workload"].as_str().unwrap()).collect();
+    assert_eq!(names, ["push only", "push ingress", "drain", "end to end", "e2e ingress", "paced p50", "paced p99"]);
+    for r in &rows {
+        for k in ["on", "off", "bare"] {
+            assert!(r[k].as_f64().unwrap() > 0.0, "{k} of {r}");
+        }
+    }
+    assert_eq!(rows[2]["layout"], serde_json::json!({"workers": 2, "concurrency": 4}));
+    let mut table = homing(&redis_url(), "unused");
+    table.args(["bench"]).args(small);
+    let out = run(table, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("jobs 300  sessions 30  batch 100  workers 1 x concurrency 16"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("push (pipelined push script):") && l.contains("jobs/s")), "{stdout}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("run  (fetch + no-op + complete):") && l.contains("jobs/s")),
+        stdout.starts_with("jobs 300  sessions 30  batch 100  payload 256 B  paced 200 jobs/s for 1 s"),
         "{stdout}"
     );
+    assert!(stdout.lines().any(|l| l.starts_with("end to end   2x4")), "{stdout}");
 }
 
 #[tokio::test]

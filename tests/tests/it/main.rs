@@ -1,6 +1,7 @@
 //! Every test that needs a real Redis, in one binary.
 
 mod bad_input;
+mod batching;
 mod cli;
 mod drain;
 mod examples;
@@ -8,6 +9,7 @@ mod failures;
 mod faults;
 mod http_keepalive;
 mod ingress;
+mod ingress_client;
 #[cfg(feature = "integrations")]
 mod integrations;
 mod logs;

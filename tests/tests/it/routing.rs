@@ -203,3 +203,43 @@ async fn a_dead_owners_pin_is_released_at_the_next_push() {
     let places = homing_tests::invariants::locate(&url, &keys).await.unwrap();
     assert_eq!(places[receipt.id.as_str()], ["overflow"], "the job waits in the overflow for any worker");
 }
+
+/// Fair reading: with its inbox kept full of its own sessions' jobs, a worker still starts a
+/// new session's job from the overflow within two fetches (reading the inbox first, it would
+/// run all twenty first), because the stream it reads first alternates.
+#[tokio::test]
+async fn a_full_inbox_does_not_starve_the_overflow() {
+    let settings = QueueSettings { max_waiting: 100, ..Default::default() };
+    let (url, queue, producer) = setup("fair").await;
+    let rec = Recorder::default();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (r, g) = (rec.clone(), gate.clone());
+    let cfg = homing_worker::WorkerConfig { concurrency: 1, ..config_with(&url, &queue, "owner", settings) };
+    let owner = TestWorker::start(cfg, move |job: Job| {
+        r.record("owner", &job);
+        let g = g.clone();
+        let hold = job.decode::<String>().unwrap() == "hold";
+        async move {
+            if hold {
+                g.acquire().await.unwrap().forget();
+            }
+            Ok::<_, HandlerError>(())
+        }
+    });
+    producer.push("hot", "warm-up").await.unwrap();
+    wait_runs(&rec, 1).await;
+    let keys = producer.keys().clone();
+    wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, &keys, "hot").await }).await;
+    assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
+    wait_runs(&rec, 2).await; // the owner's one slot is held
+    for i in 0..20 {
+        assert_eq!(producer.push("hot", &format!("turn {i}")).await.unwrap().route, Route::Hit, "turn {i}");
+    }
+    let fresh = producer.push("fresh", "first turn").await.unwrap();
+    assert_eq!(fresh.route, Route::New);
+    gate.add_permits(1);
+    let runs = wait_runs(&rec, 23).await;
+    let at = runs.iter().position(|r| r.job == fresh.id.as_str()).expect("the new session's job ran");
+    assert!(at <= 3, "the overflow job ran {}th, after {} inbox jobs", at + 1, at - 2);
+    owner.stop();
+}

@@ -111,3 +111,58 @@ async fn each_entry_records_the_route_that_queued_it() {
     let got = scripts::fetch(&mut c, &keys, "w-2", 10).await.unwrap();
     assert_eq!(route_of(&got.overflow), [Some("spill:wait".to_string())]);
 }
+
+/// The fetch script reads the stream it is told to first, for half the slots, and fills the
+/// rest from the other.
+#[tokio::test]
+async fn fetch_reads_the_stream_named_first_for_half_the_slots() {
+    let settings = QueueSettings { max_waiting: 100, ..Default::default() };
+    let (producer, keys, mut c) = queue("rfair", settings, 4).await;
+    let _: () = c.set(keys.pin("warm"), "w-1").await.unwrap();
+    for i in 0..4 {
+        assert_eq!(producer.push_raw("warm", b"x").await.unwrap().route, Route::Hit);
+        producer.push_raw(&format!("new{i}"), b"x").await.unwrap();
+    }
+    let sizes = |f: &scripts::Fetched| (f.inbox.len(), f.overflow.len());
+    let got = scripts::fetch_with(&mut c, &keys, "w-1", 1, scripts::FetchFirst::Overflow).await.unwrap();
+    assert_eq!(sizes(&got), (0, 1));
+    let got = scripts::fetch_with(&mut c, &keys, "w-1", 1, scripts::FetchFirst::Inbox).await.unwrap();
+    assert_eq!(sizes(&got), (1, 0));
+    let got = scripts::fetch_with(&mut c, &keys, "w-1", 3, scripts::FetchFirst::Overflow).await.unwrap();
+    assert_eq!(sizes(&got), (1, 2));
+    // One overflow entry is left: the other stream fills the rest.
+    let got = scripts::fetch_with(&mut c, &keys, "w-1", 3, scripts::FetchFirst::Overflow).await.unwrap();
+    assert_eq!(sizes(&got), (2, 1));
+    // The overflow is empty: the stream read first fills the slots the other left.
+    for _ in 0..3 {
+        producer.push_raw("warm", b"x").await.unwrap();
+    }
+    let got = scripts::fetch_with(&mut c, &keys, "w-1", 3, scripts::FetchFirst::Inbox).await.unwrap();
+    assert_eq!(sizes(&got), (3, 0));
+}
+
+/// The spill rule: a live owner's job spills `busy` only when `max_waiting` jobs wait behind
+/// the owner (absolute) and no more wait in the overflow (relative); else it goes home.
+#[tokio::test]
+async fn a_busy_owner_spills_only_when_the_overflow_is_no_longer_than_its_line() {
+    let settings = QueueSettings { max_waiting: 1, ..Default::default() };
+    let (producer, keys, mut c) = queue("rspill", settings, 1).await;
+    let _: () = c.set(keys.pin("s"), "w-1").await.unwrap();
+    let push = |session: &'static str| {
+        let p = producer.clone();
+        async move { p.push_raw(session, b"x").await.unwrap().route }
+    };
+    let busy = Route::Spill(SpillReason::Busy);
+    // Capacity 1: the first fills the slot, the second waits (1 behind = max_waiting), then
+    // the overflow is empty, so the third spills.
+    assert_eq!([push("s").await, push("s").await, push("s").await], [Route::Hit, Route::Hit, busy]);
+    // The overflow now holds 1 + 3 = 4: the owner's line (1, then 2, 3) is shorter, so jobs
+    // stay home until 4 wait behind it.
+    for s in ["a", "b", "c"] {
+        assert_eq!(push(s).await, Route::New);
+    }
+    let routes = [push("s").await, push("s").await, push("s").await, push("s").await];
+    assert_eq!(routes, [Route::Hit, Route::Hit, Route::Hit, busy]);
+    let inbox: u64 = c.xlen(keys.inbox("w-1")).await.unwrap();
+    assert_eq!(inbox, 5, "1 slot + 4 behind");
+}

@@ -1,0 +1,164 @@
+//! Batched completion: one `complete` call for many finished jobs stamps, replies and acks
+//! exactly as one call per job did, in order: a later job of the same session sees the stamp
+//! an earlier one in the batch made.
+
+use homing_core::scripts::{self, Completion, Finished, PushArgs};
+use homing_core::{JobId, Keys, QueueName, QueueSettings};
+use homing_tests::{conn, create_groups, fresh_queue, redis_url};
+use redis::AsyncCommands;
+use std::time::Duration;
+
+/// What the queue holds after the completions: pins, reply entries, and stream lengths.
+#[derive(Debug, PartialEq, Eq)]
+struct State {
+    pins: Vec<Option<String>>,
+    replies: Vec<(String, String, Vec<u8>)>,
+    overflow_pending: u64,
+    inbox_len: u64,
+}
+
+async fn push(url: &str, keys: &Keys, id: &JobId, session: &str, reply_to: Option<&str>) -> String {
+    let args = PushArgs {
+        id,
+        session,
+        payload: b"x",
+        delay: Duration::ZERO,
+        key: None,
+        key_ttl: Duration::from_secs(60),
+        reply_to,
+        max_attempts: None,
+    };
+    scripts::push(&mut conn(url).await, keys, &args).await.unwrap().route.to_string()
+}
+
+/// Pushes six jobs, has `wa` fetch five (four from the overflow, one from its inbox) and `wb`
+/// one, sets pins, then completes all six as `wa`, one call per job or all in one.
+async fn scenario(batched: bool) -> (Vec<Completion>, State) {
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("batch")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    for w in ["wa", "wb", "wz"] {
+        scripts::heartbeat(&mut c, &keys, w, Duration::from_secs(60), 4).await.unwrap();
+    }
+    create_groups(&mut c, &[keys.overflow(), keys.inbox("wa"), keys.inbox("wb"), keys.inbox("wz")]).await;
+    let push = |id, session, reply_to| push(&url, &keys, id, session, reply_to);
+    let ids: Vec<JobId> = (0..6).map(|_| JobId::new()).collect();
+    // new1 twice (the first stamps, the second then runs on the owner), mine, other, and one
+    // that `wb` takes (stale for `wa`).
+    assert_eq!(push(&ids[0], "new1", Some("p1")).await, "new");
+    assert_eq!(push(&ids[1], "new1", Some("p1")).await, "new");
+    assert_eq!(push(&ids[2], "mine", None).await, "new");
+    assert_eq!(push(&ids[3], "other", Some("p2")).await, "new");
+    let taken = scripts::fetch(&mut c, &keys, "wa", 4).await.unwrap().overflow;
+    assert_eq!(push(&ids[4], "elsewhere", None).await, "new");
+    let stolen = scripts::fetch(&mut c, &keys, "wb", 1).await.unwrap().overflow.remove(0);
+    let _: () = c.set(keys.pin("mine"), "wa").await.unwrap();
+    let _: () = c.set(keys.pin("other"), "wz").await.unwrap();
+    assert_eq!(push(&ids[5], "mine", Some("p1")).await, "hit");
+    let inbox_entry = scripts::fetch(&mut c, &keys, "wa", 1).await.unwrap().inbox.remove(0);
+
+    let (overflow, inbox) = (keys.overflow(), keys.inbox("wa"));
+    let finished = |stream: &'static str, entry_id: &str, n: usize, session: &'static str, reply_to| {
+        let stream = if stream == "inbox" { inbox.clone() } else { overflow.clone() };
+        (stream, entry_id.to_string(), ids[n].to_string(), session, reply_to)
+    };
+    let jobs = [
+        finished("overflow", &taken[0].id, 0, "new1", Some("p1")),
+        finished("overflow", &taken[1].id, 1, "new1", Some("p1")),
+        finished("overflow", &taken[2].id, 2, "mine", None),
+        finished("overflow", &taken[3].id, 3, "other", Some("p2")),
+        finished("overflow", &stolen.id, 4, "elsewhere", None),
+        finished("inbox", &inbox_entry.id, 5, "mine", Some("p1")),
+    ];
+    let outputs: Vec<Vec<u8>> = (0..6).map(|n| vec![b'o', n as u8, 0xff]).collect();
+    let list: Vec<(Finished<'_>, &[u8])> = jobs
+        .iter()
+        .zip(&outputs)
+        .map(|((stream, entry_id, job_id, session, reply_to), out)| {
+            (Finished { stream, entry_id, job_id, session, reply_to: *reply_to }, out.as_slice())
+        })
+        .collect();
+    let done = if batched {
+        scripts::complete_many(&mut c, &keys, &inbox, "wa", &list).await.unwrap()
+    } else {
+        let mut done = Vec::new();
+        for (f, out) in &list {
+            done.push(scripts::complete(&mut c, &keys, f, "wa", out).await.unwrap());
+        }
+        done
+    };
+
+    let mut pins = Vec::new();
+    for s in ["new1", "mine", "other", "elsewhere"] {
+        pins.push(c.get(keys.pin(s)).await.unwrap());
+    }
+    let mut replies = Vec::new();
+    for p in ["p1", "p2"] {
+        let r: redis::streams::StreamRangeReply = c.xrange_all(keys.reply(p)).await.unwrap();
+        for e in r.ids {
+            let id: String = e.get("id").unwrap();
+            let n = ids.iter().position(|i| i.as_str() == id).unwrap();
+            replies.push((p.to_string(), format!("job{n}"), e.get::<Vec<u8>>("out").unwrap()));
+        }
+    }
+    let pending: redis::streams::StreamPendingReply = c.xpending(&overflow, "homing").await.unwrap();
+    let inbox_len: u64 = c.xlen(&inbox).await.unwrap();
+    (done, State { pins, replies, overflow_pending: pending.count() as u64, inbox_len })
+}
+
+#[tokio::test]
+async fn one_call_for_many_jobs_stamps_replies_and_acks_exactly_as_one_call_per_job() {
+    let (single, single_state) = scenario(false).await;
+    let (batched, batched_state) = scenario(true).await;
+    let c = |stale, stamped, on_owner| Completion { stale, stamped, on_owner };
+    let expected = vec![
+        c(false, true, false),  // new1's first job stamps wa
+        c(false, false, true),  // new1's second job sees that stamp: warm
+        c(false, false, true),  // mine is pinned to wa
+        c(false, false, false), // other is pinned to wz, alive: kept
+        c(true, false, false),  // pending to wb: stale, nothing written
+        c(false, false, true),  // the inbox entry of mine
+    ];
+    assert_eq!(single, expected, "one call per job");
+    assert_eq!(batched, expected, "one call for all");
+    let state = State {
+        pins: vec![Some("wa".into()), Some("wa".into()), Some("wz".into()), None],
+        replies: vec![
+            ("p1".into(), "job0".into(), vec![b'o', 0, 0xff]),
+            ("p1".into(), "job1".into(), vec![b'o', 1, 0xff]),
+            ("p1".into(), "job5".into(), vec![b'o', 5, 0xff]),
+            ("p2".into(), "job3".into(), vec![b'o', 3, 0xff]),
+        ],
+        overflow_pending: 1,
+        inbox_len: 0,
+    };
+    assert_eq!(single_state, state, "one call per job");
+    assert_eq!(batched_state, state, "one call for all");
+}
+
+#[tokio::test]
+async fn a_malformed_batch_is_refused_before_anything_is_written() {
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("batchbad")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    let inbox = keys.inbox("wa");
+    let f = Finished { stream: "elsewhere", entry_id: "1-0", job_id: "j", session: "s", reply_to: None };
+    let e = scripts::complete_many(&mut c, &keys, &inbox, "wa", &[(f, b"".as_slice())]).await.unwrap_err();
+    assert_eq!(e.to_string(), format!("invalid argument: complete: elsewhere is neither {inbox} nor the overflow"));
+    // A list the script cannot read (here: no jobs) names the shape and writes nothing.
+    let raw: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
+        .arg(scripts::all().iter().find(|s| s.name == "complete").unwrap().source)
+        .arg(3)
+        .arg(keys.meta())
+        .arg(&inbox)
+        .arg(keys.overflow())
+        .arg("wa")
+        .arg(b"\x90".as_slice())
+        .query_async(&mut c)
+        .await;
+    let e = raw.unwrap_err();
+    assert_eq!(e.code(), Some("HOMING_BAD_ARG"), "{e}");
+    assert!(e.to_string().contains("jobs must be a MessagePack array of 1-1000 jobs"), "{e}");
+}
