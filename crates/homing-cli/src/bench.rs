@@ -42,6 +42,10 @@ pub struct BenchCmd {
     /// Instead: Redis memory per pinned session, queued job, worker and dead letter (sizing.rs).
     #[arg(long)]
     pub sizing: bool,
+    /// Instead: `--jobs` through the `http` handler against a trivial local app and through an
+    /// echo handler, one worker x concurrency 64 each, and their ratio (bench_http.rs).
+    #[arg(long)]
+    pub http: bool,
     /// Instead: the multi-turn affinity workload (multiturn.rs): `--sessions` conversations of
     /// `--turns` turns on `--workers` sim workers of concurrency 1, against the ideal.
     #[arg(long)]
@@ -66,6 +70,12 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         let result = crate::sizing::run(&url).await;
         drop(local);
         return result;
+    }
+    if cmd.http {
+        let (local, url) = LocalRedis::unless_given(global).await?;
+        let result = crate::bench_http::run(&url, &global.prefix, cmd.jobs, 64).await;
+        drop(local);
+        return result.map(drop);
     }
     if cmd.multi_turn {
         let (local, url) = LocalRedis::unless_given(global).await?;

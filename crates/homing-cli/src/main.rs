@@ -4,6 +4,7 @@
 mod args;
 mod baseline;
 mod bench;
+mod bench_http;
 mod connect;
 mod dead;
 mod demo;

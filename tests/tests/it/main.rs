@@ -7,6 +7,7 @@ mod drain;
 mod examples;
 mod failures;
 mod faults;
+mod http_keepalive;
 mod ingress;
 mod ingress_client;
 #[cfg(feature = "integrations")]
