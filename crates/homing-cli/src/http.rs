@@ -43,6 +43,18 @@ pub struct Http {
 /// At most this much of an error response body is kept as the error text.
 const MAX_ERROR: usize = 4096;
 
+/// The error a non-2xx answer becomes: the status and the body's first `MAX_ERROR` bytes, cut
+/// at a character boundary (`truncate` inside a multi-byte character would panic).
+fn error_text(status: u16, body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(body).trim().to_string();
+    let mut cut = MAX_ERROR.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    format!("HTTP {status}: {text}")
+}
+
 /// How long a connection may sit idle in the pool and still be reused. A busy worker reuses its
 /// connections at once, so this only matters after a lull; it stays below the keep-alive
 /// timeouts of common app servers (gunicorn 2 s, uvicorn and Node 5 s, nginx 75 s), so the
@@ -170,13 +182,24 @@ impl Handler for Http {
         if (200..300).contains(&status) {
             return Ok(body.to_vec());
         }
-        let mut text = String::from_utf8_lossy(&body).trim().to_string();
-        text.truncate(MAX_ERROR);
-        let error = format!("HTTP {status}: {text}");
+        let error = error_text(status, &body);
         if (400..500).contains(&status) {
             Err(HandlerError::fatal(error))
         } else {
             Err(HandlerError::retry(error))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_is_cut_at_a_character_boundary() {
+        // 4,095 ASCII bytes, then a two-byte character across the 4,096-byte limit.
+        let body = format!("{}é and more", "a".repeat(MAX_ERROR - 1));
+        assert_eq!(error_text(500, body.as_bytes()), format!("HTTP 500: {}", "a".repeat(MAX_ERROR - 1)));
+        assert_eq!(error_text(400, b"  empty payload \n"), "HTTP 400: empty payload");
     }
 }
