@@ -51,30 +51,32 @@ pub struct BenchCmd {
 
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     if cmd.sizing {
-        let (local, url) = LocalRedis::unless_given(global).await?;
-        let result = crate::sizing::run(&url).await;
+        let (local, target) = LocalRedis::unless_given(global).await?;
+        let result = crate::sizing::run(&target).await;
         drop(local);
         return result;
     }
     if !cmd.fleet.is_empty() {
-        let (local, url) = LocalRedis::unless_given(global).await?;
-        let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, cmd.rate, cmd.seconds).await;
+        let (local, target) = LocalRedis::unless_given(global).await?;
+        let result = crate::fleet::run(&target, &global.prefix, &cmd.fleet, cmd.rate, cmd.seconds).await;
         drop(local);
         return result;
     }
     anyhow::ensure!(cmd.jobs >= 1 && cmd.sessions >= 1 && cmd.batch >= 1 && cmd.workers >= 1, "sizes must be >= 1");
-    let (local, url) = LocalRedis::unless_given(global).await?;
+    let (local, target) = LocalRedis::unless_given(global).await?;
     let queue = format!("bench-{:06x}", fastrand::u32(..0xff_ffff));
-    let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
+    let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() }.with_redis_target(&target);
     // The first worker writes the queue settings; create it before pushing.
     let done = Arc::new(AtomicU64::new(0));
-    let config = |i: usize| WorkerConfig {
-        redis_url: url.clone(),
-        queue: queue.clone(),
-        prefix: global.prefix.clone(),
-        name: format!("bench{i}"),
-        concurrency: cmd.concurrency,
-        ..Default::default()
+    let config = |i: usize| {
+        WorkerConfig {
+            queue: queue.clone(),
+            prefix: global.prefix.clone(),
+            name: format!("bench{i}"),
+            concurrency: cmd.concurrency,
+            ..Default::default()
+        }
+        .with_redis_target(target.clone())
     };
     let mut workers = Vec::new();
     for i in 0..cmd.workers {
@@ -88,7 +90,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         };
         workers.push(Worker::new(config(i), handler).await.context("cannot start a bench worker")?);
     }
-    let producer = Producer::connect_with(&url, &queue, options).await?;
+    let producer = Producer::connect_with(&target.url, &queue, options).await?;
     let payload = vec![b'x'; cmd.payload];
     let jobs: Vec<(String, &[u8])> =
         (0..cmd.jobs).map(|i| (format!("s{}", i % cmd.sessions), payload.as_slice())).collect();
@@ -100,8 +102,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     }
     let pushed = started.elapsed();
 
-    let client = redis::Client::open(url.as_str())?;
-    let mut c = client.get_multiplexed_async_connection().await?;
+    let mut c = crate::connect::connect_to(&target).await?;
     let (_, cpu_before) = crate::fleet::redis_counters(&mut c).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
@@ -131,7 +132,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     for r in running {
         r.await??;
     }
-    crate::local_redis::remove_queue(&url, producer.keys()).await;
+    crate::local_redis::remove_queue(&target, producer.keys()).await;
     drop(local);
     let rate = |d: Duration| cmd.jobs as f64 / d.as_secs_f64();
     println!(

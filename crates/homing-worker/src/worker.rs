@@ -37,7 +37,7 @@ impl<H: Handler> Worker<H> {
         config.validate()?;
         let keys = Keys::new(&config.prefix, &QueueName::new(config.queue.as_str())?)?;
         let id = WorkerId::generate(&config.name)?;
-        let conns = Connections::new(&config.redis_url, config.idle_block)?;
+        let conns = Connections::new(&config.redis_target(), config.idle_block)?;
         let mut conn = conns.shared().await?;
         let init = scripts::init(&mut conn, &keys, InitMode::Create, &config.queue_settings).await?;
         if !init.written && init.settings != config.queue_settings {
