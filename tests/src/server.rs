@@ -25,6 +25,7 @@ pub fn redis_url() -> String {
 /// A private `redis-server` on a free port, in its own temporary directory.
 pub struct RedisServer {
     port: u16,
+    tls: bool,
     dir: std::path::PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -37,18 +38,30 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a server with extra config `args` (e.g. `["--appendonly", "yes"]`).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with(false, args)
+    }
+
+    /// Starts a server that speaks TLS only (`--port 0 --tls-port <port>`); `args` name its
+    /// certificate, key and CA files (`--tls-cert-file ...`).
+    pub fn start_tls(args: &[&str]) -> Self {
+        Self::start_with(true, args)
+    }
+
+    fn start_with(tls: bool, args: &[&str]) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("homing-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Self { port, dir, args: args.iter().map(|s| s.to_string()).collect(), child: None };
+        let mut server = Self { port, tls, dir, args: args.iter().map(|s| s.to_string()).collect(), child: None };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let mut cmd = vec![
-            "redis-server".to_string(),
-            "--port".into(),
+        // A TLS server listens on its port with TLS and on no plain port.
+        let port_flags: &[&str] = if self.tls { &["--port", "0", "--tls-port"] } else { &["--port"] };
+        let mut cmd = vec!["redis-server".to_string()];
+        cmd.extend(port_flags.iter().map(|f| f.to_string()));
+        cmd.extend([
             self.port.to_string(),
             "--bind".into(),
             "127.0.0.1".into(),
@@ -56,7 +69,7 @@ impl RedisServer {
             "''".into(),
             "--dir".into(),
             self.dir.display().to_string(),
-        ];
+        ]);
         cmd.extend(self.args.iter().cloned());
         let script = format!("{} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid", cmd.join(" "));
         let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect(
@@ -70,9 +83,9 @@ impl RedisServer {
         }
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls { "rediss" } else { "redis" }, self.port)
     }
 
     /// Stops the server and waits until it has exited.

@@ -13,7 +13,13 @@ pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
 /// Connects to `target`; a set-up failure with a known fix (TLS, password) is that one line.
 pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<MultiplexedConnection> {
     let client = target.client()?;
-    match client.get_multiplexed_async_connection_with_config(&config()).await {
+    let connected = async {
+        let mut c = client.get_multiplexed_async_connection_with_config(&config()).await?;
+        // A first command, so a TLS-only port given a redis:// URL fails here, explained.
+        redis::cmd("PING").query_async::<()>(&mut c).await?;
+        Ok::<_, redis::RedisError>(c)
+    };
+    match connected.await {
         Ok(c) => Ok(c),
         Err(e) => match target.explain(e) {
             homing_core::Error::Redis(e) => {

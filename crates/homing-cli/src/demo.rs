@@ -108,8 +108,8 @@ async fn run_mode(global: &Global, target: &RedisTarget, cmd: &DemoCmd, mode: Af
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    let options =
-        homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() }.with_redis_target(target);
+    let options = homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() }
+        .with_redis_target(target);
     let producer = Producer::connect_with(&target.url, &queue, options)
         .await
         .with_context(|| format!("cannot connect a producer to {}", target.shown_url()))?;

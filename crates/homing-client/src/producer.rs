@@ -78,7 +78,7 @@ impl Producer {
             // each push names the field and the fix until an operator repairs it.
             Ok(None) => {}
             Err(e) if e.is_bad_setting() => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(target.explain(e)),
         }
         Ok(Self { conn, keys: Arc::new(keys), settings, replies })
     }

@@ -97,10 +97,11 @@ impl RedisTarget {
         // No `CLIENT SETINFO` at connect: Redis 7.0 lacks it and a least-privilege user cannot
         // be granted it there, so 7.2 and later would log a denial for every connection.
         let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
-        if let Some(user) = &self.username {
+        // Empty means unset: the chart passes an empty password when the Secret has none.
+        if let Some(user) = self.username.as_deref().filter(|u| !u.is_empty()) {
             settings = settings.set_username(user);
         }
-        if let Some(password) = &self.password {
+        if let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) {
             settings = settings.set_password(password);
         }
         info = info.set_redis_settings(settings);
@@ -121,23 +122,34 @@ impl RedisTarget {
                 client_key: read_pem(key, "--redis-client-key (HOMING_REDIS_CLIENT_KEY)", "PRIVATE KEY")?,
             }),
             _ => {
-                return Err(bad("--redis-client-cert and --redis-client-key go together: set both or neither".to_string()))
+                return Err(bad(
+                    "--redis-client-cert and --redis-client-key go together: set both or neither".to_string()
+                ))
             }
         };
-        let root_cert =
-            self.ca_file.as_deref().map(|p| read_pem(p, "--redis-ca-file (HOMING_REDIS_CA_FILE)", "CERTIFICATE")).transpose()?;
+        let root_cert = self
+            .ca_file
+            .as_deref()
+            .map(|p| read_pem(p, "--redis-ca-file (HOMING_REDIS_CA_FILE)", "CERTIFICATE"))
+            .transpose()?;
         install_crypto_provider();
         redis::Client::build_with_tls(info, TlsCertificates { client_tls, root_cert })
             .map_err(|e| bad(format!("cannot use the TLS files for {}: {e}", self.shown_url())))
     }
 
-    /// A connection set-up error as the user should read it: a TLS handshake or a refused
-    /// password becomes [`Error::Connect`] with one line naming the fix; anything else stays
-    /// [`Error::Redis`].
-    pub fn explain(&self, e: redis::RedisError) -> Error {
+    /// An error from connecting or from the first command as the user should read it: a TLS
+    /// handshake, a refused password or a port that speaks the other protocol becomes
+    /// [`Error::Connect`] with one line naming the fix; anything else is returned as it was.
+    /// (The first command counts: with no password to send, a connection is only tried then.)
+    pub fn explain(&self, e: impl Into<Error>) -> Error {
+        let e = match e.into() {
+            Error::Redis(e) => e,
+            other => return other,
+        };
         let shown = self.shown_url();
         let text = e.to_string();
         let tls = self.url.starts_with("rediss://");
+        let dropped = !e.is_connection_refusal() && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout());
         let line = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
             format!("TLS handshake with {shown} failed: certificate not trusted; check --redis-ca-file (HOMING_REDIS_CA_FILE)")
         } else if text.contains("NotValidForName") {
@@ -148,7 +160,11 @@ impl RedisTarget {
             format!("TLS handshake with {shown} failed: the server does not speak TLS on that port; use a redis:// URL or the TLS port")
         } else if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
             format!("Redis at {shown} refused the user or password (WRONGPASS); check --redis-username and --redis-password or the URL's user:password")
-        } else if !tls && (e.is_connection_dropped() || e.is_timeout()) {
+        } else if tls && self.client_cert.is_none() && dropped {
+            // With TLS 1.3 the server checks the client's certificate after the client has
+            // finished its side of the handshake, so a missing one shows as a closed connection.
+            format!("TLS connection to {shown} was closed by the server during set-up ({text}); if it requires client certificates (tls-auth-clients yes), set --redis-client-cert and --redis-client-key")
+        } else if !tls && dropped {
             format!("Redis at {shown} closed the connection or did not answer during set-up ({text}); if it serves TLS only, use a rediss:// URL")
         } else {
             return Error::Redis(e);
@@ -168,8 +184,8 @@ impl RedisTarget {
 /// Reads a PEM file, checking it holds a `BEGIN <...what>` block, so an empty or wrong file is
 /// named now rather than failing every handshake later as an untrusted certificate.
 fn read_pem(path: &Path, setting: &str, what: &str) -> Result<Vec<u8>, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::Connect(format!("cannot read {setting} {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::Connect(format!("cannot read {setting} {}: {e}", path.display())))?;
     let text = String::from_utf8_lossy(&bytes);
     if !text.lines().any(|l| l.starts_with("-----BEGIN ") && l.contains(what)) {
         return Err(Error::Connect(format!("{setting} {} holds no PEM {what}", path.display())));
@@ -224,17 +240,18 @@ mod tests {
     #[test]
     fn a_client_cert_needs_its_key() {
         let target = RedisTarget { client_cert: Some("/c.pem".into()), ..RedisTarget::new("rediss://localhost:6380") };
-        assert_eq!(
-            refusal(target),
-            "--redis-client-cert and --redis-client-key go together: set both or neither"
-        );
+        assert_eq!(refusal(target), "--redis-client-cert and --redis-client-key go together: set both or neither");
     }
 
     #[test]
     fn username_and_password_override_the_urls() {
-        let client = RedisTarget::new("redis://u:p@localhost:6379").username("worker").password("s3cret").client().unwrap();
+        let client =
+            RedisTarget::new("redis://u:p@localhost:6379").username("worker").password("s3cret").client().unwrap();
         let settings = client.get_connection_info().redis_settings();
         assert_eq!((settings.username(), settings.password()), (Some("worker"), Some("s3cret")));
+        let client = RedisTarget::new("redis://u:p@localhost:6379").username("").password("").client().unwrap();
+        let settings = client.get_connection_info().redis_settings();
+        assert_eq!((settings.username(), settings.password()), (Some("u"), Some("p")), "empty is unset");
     }
 
     #[test]

@@ -268,7 +268,8 @@ mod tests {
 
     #[test]
     fn debug_hides_the_redis_password() {
-        let shown = format!("{:?}", WorkerConfig::new("redis://app:hunter2@redis:6379/0", "chat").redis_password("hunter3"));
+        let shown =
+            format!("{:?}", WorkerConfig::new("redis://app:hunter2@redis:6379/0", "chat").redis_password("hunter3"));
         assert!(shown.contains(r#"redis_url: "redis://***@redis:6379/0""#), "{shown}");
         assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
     }

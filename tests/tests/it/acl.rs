@@ -147,7 +147,13 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
             if !fail {
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            async move { if fail { Err(HandlerError::retry("once")) } else { Ok(()) } }
+            async move {
+                if fail {
+                    Err(HandlerError::retry("once"))
+                } else {
+                    Ok(())
+                }
+            }
         }
     };
     let first = WorkerConfig { queue_settings: settings.clone(), ..as_worker(&url, &queue, "first") };
