@@ -1,8 +1,8 @@
 //! Least-privilege ACL users, exactly as `docs/redis-acl.txt` (linked from the README) defines
 //! them, on a private redis-server: the producer user pushes and `LPUSH`es but cannot read the
 //! job streams; the worker user runs a worker through every path (heartbeat, fetch, complete,
-//! retry, promote, ingress, reclaim, reap, hand-back) with no denial in `ACL LOG`; a wrong
-//! password is one clear line.
+//! retry, promote, ingress, lease renewal, reclaim, steal, reap, hand-back) with no denial in
+//! `ACL LOG`; a wrong password is one clear line.
 
 use crate::cli::{run, text};
 use crate::config;
@@ -136,23 +136,31 @@ async fn the_producer_user_pushes_and_lpushes_but_cannot_read_the_streams() {
 async fn the_worker_user_runs_every_worker_path_without_a_denial() {
     let queue = fresh_queue("aclwork");
     let (_server, url) = server_with_users(&queue).await;
-    let settings = QueueSettings { visibility_timeout: Duration::from_millis(600), ..Default::default() };
+    // Short timings, so reclaim, steal and lease renewal all run within the test.
+    let settings = QueueSettings {
+        visibility_timeout: Duration::from_millis(600),
+        max_wait: Duration::from_millis(50),
+        ..Default::default()
+    };
     let done = Arc::new(AtomicU32::new(0));
     let retried = Arc::new(AtomicU32::new(0));
     let handler = {
         let (done, retried) = (done.clone(), retried.clone());
         move |job: Job| {
-            // The first run of "retry" fails, so fail, the delayed set and promote run too.
+            // The first run of "retry" fails, so fail, the delayed set and promote run too;
+            // "slow" outlasts visibility_timeout, so its lease is renewed (XCLAIM) meanwhile.
             let fail = job.payload == b"retry" && retried.fetch_add(1, Ordering::Relaxed) == 0;
-            if !fail {
-                done.fetch_add(1, Ordering::Relaxed);
-            }
+            let slow = job.payload == b"slow";
+            let done = done.clone();
             async move {
-                if fail {
-                    Err(HandlerError::retry("once"))
-                } else {
-                    Ok(())
+                if slow {
+                    tokio::time::sleep(Duration::from_millis(900)).await;
                 }
+                if fail {
+                    return Err(HandlerError::retry("once"));
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
         }
     };
@@ -165,16 +173,22 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
 
     let producer = Producer::connect_with(&url, &queue, producer_options()).await.unwrap();
     producer.push_raw("s1", b"one").await.unwrap();
-    producer.push_raw("s1", b"two").await.unwrap();
+    let wait_done = |n: u32| {
+        let done = done.clone();
+        wait_for("jobs done", Duration::from_secs(15), move || {
+            let got = done.load(Ordering::Relaxed);
+            async move { (got >= n).then_some(()) }
+        })
+    };
+    wait_done(1).await;
+    // The owner's inbox: listed in the waiting index, which steal then looks at.
+    assert_eq!(producer.push_raw("s1", b"two").await.unwrap().route, Route::Hit);
     producer.push_raw("s2", b"retry").await.unwrap();
+    producer.push_raw("s4", b"slow").await.unwrap();
     let mut c = conn_as(&url, "homing-producer", PRODUCER_PASSWORD).await;
     let envelope = serde_json::json!({"session": "s3", "payload": "by lpush"}).to_string();
     let _: i64 = redis::cmd("LPUSH").arg(producer.keys().ingress()).arg(&envelope).query_async(&mut c).await.unwrap();
-    wait_for("4 jobs done", Duration::from_secs(15), || {
-        let n = done.load(Ordering::Relaxed);
-        async move { (n >= 4).then_some(()) }
-    })
-    .await;
+    wait_done(5).await;
     assert_eq!(retried.load(Ordering::Relaxed), 2, "the retried job ran twice");
 
     let keys = producer.keys().clone();
