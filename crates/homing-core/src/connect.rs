@@ -193,8 +193,11 @@ fn read_pem(path: &Path, setting: &str, what: &str) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// rustls needs a process-wide crypto provider and the redis crate installs none: ring, once.
-/// A provider installed before (by the application) is kept.
+/// rustls needs a process-wide crypto provider and the redis crate installs none. With `ring`
+/// the only provider compiled in, rustls would pick it by itself; an application that also
+/// links aws-lc-rs (through another crate) would make rustls refuse to guess and panic at the
+/// first handshake, so ring is installed here, once. A provider installed before (by the
+/// application) is kept.
 fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // An error means another thread installed one first, which is as good.

@@ -180,7 +180,14 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
             async move { (got >= n).then_some(()) }
         })
     };
-    wait_done(1).await;
+    // The handler counts before `complete` stamps the owner: wait for the pin itself.
+    let pin = producer.keys().pin("s1");
+    let admin = conn(&url).await;
+    wait_for("s1 to be pinned", Duration::from_secs(10), || {
+        let (mut admin, pin) = (admin.clone(), pin.clone());
+        async move { redis::cmd("GET").arg(pin).query_async::<Option<String>>(&mut admin).await.ok().flatten() }
+    })
+    .await;
     // The owner's inbox: listed in the waiting index, which steal then looks at.
     assert_eq!(producer.push_raw("s1", b"two").await.unwrap().route, Route::Hit);
     producer.push_raw("s2", b"retry").await.unwrap();
@@ -192,7 +199,7 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
     assert_eq!(retried.load(Ordering::Relaxed), 2, "the retried job ran twice");
 
     let keys = producer.keys().clone();
-    let mut admin = conn(&url).await;
+    let mut admin = admin;
     wait_for("the crashed worker to be reaped", Duration::from_secs(10), || {
         let (mut admin, workers, id) = (admin.clone(), keys.workers(), doomed_id.to_string());
         async move {
