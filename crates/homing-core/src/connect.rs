@@ -154,15 +154,17 @@ impl RedisTarget {
             format!("TLS handshake with {shown} failed: certificate not trusted; check --redis-ca-file (HOMING_REDIS_CA_FILE)")
         } else if text.contains("NotValidForName") {
             format!("TLS handshake with {shown} failed: the server's certificate does not name the host of the URL; connect by a name the certificate holds")
-        } else if tls && (text.contains("CertificateRequired") || text.contains("HandshakeFailure")) {
-            format!("TLS handshake with {shown} failed: the server requires a client certificate; set --redis-client-cert and --redis-client-key")
         } else if tls && (text.contains("InvalidContentType") || text.contains("CorruptMessage")) {
             format!("TLS handshake with {shown} failed: the server does not speak TLS on that port; use a redis:// URL or the TLS port")
         } else if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
             format!("Redis at {shown} refused the user or password (WRONGPASS); check --redis-username and --redis-password or the URL's user:password")
-        } else if tls && self.client_cert.is_none() && dropped {
+        } else if tls
+            && self.client_cert.is_none()
+            && (dropped || text.contains("CertificateRequired") || text.contains("HandshakeFailure"))
+        {
             // With TLS 1.3 the server checks the client's certificate after the client has
-            // finished its side of the handshake, so a missing one shows as a closed connection.
+            // finished its side of the handshake, so a missing one shows as the server's alert
+            // or, when the connection closes first, as a closed connection.
             format!("TLS connection to {shown} was closed by the server during set-up ({text}); if it requires client certificates (tls-auth-clients yes), set --redis-client-cert and --redis-client-key")
         } else if !tls && dropped {
             format!("Redis at {shown} closed the connection or did not answer during set-up ({text}); if it serves TLS only, use a rediss:// URL")
