@@ -118,5 +118,11 @@ impl Deliveries {
 
 /// A plain multiplexed connection for assertions.
 pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+    conn_to(&homing_core::RedisTarget::new(url)).await
+}
+
+/// A multiplexed connection to `target` (TLS files and user included), built as Homing builds
+/// its own.
+pub async fn conn_to(target: &homing_core::RedisTarget) -> redis::aio::MultiplexedConnection {
+    target.client().unwrap().get_multiplexed_async_connection().await.unwrap()
 }

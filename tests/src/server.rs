@@ -131,6 +131,7 @@ fn require(backend: Backend) -> Backend {
 /// A private `redis-server` on a free loopback port, from [`private_backend`].
 pub struct RedisServer {
     port: u16,
+    tls: bool,
     process: Process,
 }
 
@@ -162,15 +163,27 @@ impl RedisServer {
         Self::start_on(Backend::Binary, args)
     }
 
+    /// A `redis-server` process that speaks TLS only (`--port 0 --tls-port <port>`); `args`
+    /// name its certificate, key and CA files (`--tls-cert-file ...`). The TLS tests run in the
+    /// integrations lane, which has redis-server.
+    pub fn start_tls(args: &[&str]) -> Self {
+        assert!(binary_on_path(), "a TLS test needs redis-server on PATH: install it (`apt-get install redis-server`)");
+        let port = free_port();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let server = Self { port, tls: true, process: Process::Binary(BinaryServer::start(port, true, args)) };
+        server.wait_ready();
+        server
+    }
+
     fn start_on(backend: Backend, args: &[&str]) -> Self {
         let port = free_port();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let process = match backend {
             #[cfg(feature = "containers")]
             Backend::Container => Process::Container(Box::new(crate::container::ContainerServer::start(port, &args))),
-            _ => Process::Binary(BinaryServer::start(port, args)),
+            _ => Process::Binary(BinaryServer::start(port, false, args)),
         };
-        let server = Self { port, process };
+        let server = Self { port, tls: false, process };
         server.wait_ready();
         server
     }
@@ -179,15 +192,18 @@ impl RedisServer {
     /// before Redis inside listens.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !pong(self.port) {
+        // A TLS server cannot answer a plain PING: its port accepting is enough.
+        let ready =
+            |port| if self.tls { std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() } else { pong(port) };
+        while !ready(self.port) {
             assert!(Instant::now() < deadline, "redis-server did not answer PING on port {} within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls { "rediss" } else { "redis" }, self.port)
     }
 
     /// Stops the server and waits until it has exited.
@@ -222,24 +238,27 @@ fn pong(port: u16) -> bool {
 /// A `redis-server` from PATH in its own temporary directory.
 struct BinaryServer {
     port: u16,
+    tls: bool,
     dir: std::path::PathBuf,
     args: Vec<String>,
     child: Option<Child>,
 }
 
 impl BinaryServer {
-    fn start(port: u16, args: Vec<String>) -> Self {
+    fn start(port: u16, tls: bool, args: Vec<String>) -> Self {
         let dir = std::env::temp_dir().join(format!("homing-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Self { port, dir, args, child: None };
+        let mut server = Self { port, tls, dir, args, child: None };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let mut cmd = vec![
-            "redis-server".to_string(),
-            "--port".into(),
+        // A TLS server listens on its port with TLS and on no plain port.
+        let port_flags: &[&str] = if self.tls { &["--port", "0", "--tls-port"] } else { &["--port"] };
+        let mut cmd = vec!["redis-server".to_string()];
+        cmd.extend(port_flags.iter().map(|f| f.to_string()));
+        cmd.extend([
             self.port.to_string(),
             "--bind".into(),
             "127.0.0.1".into(),
@@ -247,7 +266,7 @@ impl BinaryServer {
             "''".into(),
             "--dir".into(),
             self.dir.display().to_string(),
-        ];
+        ]);
         cmd.extend(self.args.iter().cloned());
         let script = format!("{} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid", cmd.join(" "));
         let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("sh runs");

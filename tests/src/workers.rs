@@ -19,7 +19,7 @@ impl TestWorker {
     pub fn start<H: Handler>(config: WorkerConfig, handler: H) -> Self {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let keys = homing_core::Keys::new(&config.prefix, &config.queue.parse().unwrap()).unwrap();
-        let url = config.redis_url.clone();
+        let target = config.redis_target();
         let (stop_tx, stop_rx) = oneshot::channel::<bool>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -30,7 +30,7 @@ impl TestWorker {
                 let run = tokio::spawn(worker.run(async move {
                     let _ = graceful_rx.await;
                 }));
-                wait_registered(&url, &keys, &id).await;
+                wait_registered(&target, &keys, &id).await;
                 ready_tx.send(id).unwrap();
                 let crash = stop_rx.await.unwrap_or(true);
                 if crash {
@@ -75,8 +75,8 @@ impl Drop for TestWorker {
 }
 
 /// Waits until the worker is in `Q:workers` and both of its streams exist (groups created).
-async fn wait_registered(url: &str, keys: &homing_core::Keys, id: &WorkerId) {
-    let mut conn = crate::conn(url).await;
+async fn wait_registered(target: &homing_core::RedisTarget, keys: &homing_core::Keys, id: &WorkerId) {
+    let mut conn = crate::conn_to(target).await;
     crate::wait_for("the worker to register", std::time::Duration::from_secs(10), || {
         let mut conn = conn.clone();
         async move {

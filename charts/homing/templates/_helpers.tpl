@@ -145,16 +145,39 @@ schema allows only sums of <n>ms|s|m|h, which this sums.
 - name: HOMING_REDIS_USERNAME
   value: {{ . | quote }}
 {{- end }}
+{{- /* The password from the Secret (empty, or a missing key, means the URL's). */}}
+- name: HOMING_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "homing.redisSecretName" . }}
+      key: {{ include "homing.redisSecretKey" (dict "root" . "key" "password") | trim }}
+      optional: true
 {{- if .Values.redis.tls.caSecret }}
 - name: HOMING_REDIS_CA_FILE
   value: {{ printf "/etc/homing/redis-ca/%s" .Values.redis.tls.caSecretKey | quote }}
 {{- end }}
+{{- if .Values.redis.tls.clientSecret }}
+- name: HOMING_REDIS_CLIENT_CERT
+  value: {{ printf "/etc/homing/redis-client/%s" .Values.redis.tls.clientCertSecretKey | quote }}
+- name: HOMING_REDIS_CLIENT_KEY
+  value: {{ printf "/etc/homing/redis-client/%s" .Values.redis.tls.clientKeySecretKey | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* True (non-empty) when a TLS Secret is mounted. */}}
+{{- define "homing.tlsMounted" -}}
+{{- if or .Values.redis.tls.caSecret .Values.redis.tls.clientSecret }}true{{ end -}}
 {{- end -}}
 
 {{- define "homing.caVolumeMount" -}}
 {{- if .Values.redis.tls.caSecret }}
 - name: redis-ca
   mountPath: /etc/homing/redis-ca
+  readOnly: true
+{{- end }}
+{{- if .Values.redis.tls.clientSecret }}
+- name: redis-client
+  mountPath: /etc/homing/redis-client
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -164,5 +187,10 @@ schema allows only sums of <n>ms|s|m|h, which this sums.
 - name: redis-ca
   secret:
     secretName: {{ .Values.redis.tls.caSecret }}
+{{- end }}
+{{- if .Values.redis.tls.clientSecret }}
+- name: redis-client
+  secret:
+    secretName: {{ .Values.redis.tls.clientSecret }}
 {{- end }}
 {{- end -}}

@@ -11,6 +11,24 @@ pub struct Global {
     /// Redis URL. [default: redis://127.0.0.1:6379; `demo` starts its own redis-server instead]
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// PEM file of the CA that signed the Redis server's certificate, for a rediss:// URL.
+    /// [default: the system's trusted roots]
+    #[arg(long, env = "HOMING_REDIS_CA_FILE", global = true)]
+    pub redis_ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate, for a Redis started with `tls-auth-clients yes`; needs
+    /// --redis-client-key.
+    #[arg(long, env = "HOMING_REDIS_CLIENT_CERT", global = true)]
+    pub redis_client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --redis-client-cert.
+    #[arg(long, env = "HOMING_REDIS_CLIENT_KEY", global = true)]
+    pub redis_client_key: Option<std::path::PathBuf>,
+    /// Redis ACL user; overrides the URL's. [default: the URL's, else `default`]
+    #[arg(long, env = "HOMING_REDIS_USERNAME", global = true)]
+    pub redis_username: Option<String>,
+    /// Redis password; overrides the URL's. Prefer the environment variable (from a secret):
+    /// a flag shows in the process list.
+    #[arg(long, env = "HOMING_REDIS_PASSWORD", hide_env_values = true, global = true)]
+    pub redis_password: Option<String>,
     /// Queue name: 1-64 of [A-Za-z0-9_.-].
     #[arg(long, env = "HOMING_QUEUE", default_value = "default", global = true)]
     pub queue: String,
@@ -36,6 +54,23 @@ impl Global {
     /// The Redis URL given, or the local default.
     pub fn url(&self) -> &str {
         self.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379")
+    }
+
+    /// Where Redis is and how to reach it: the URL, the TLS files and the ACL user.
+    pub fn target(&self) -> homing_core::RedisTarget {
+        self.target_at(self.url())
+    }
+
+    /// `url` with the TLS files and ACL user of these flags.
+    pub fn target_at(&self, url: &str) -> homing_core::RedisTarget {
+        homing_core::RedisTarget {
+            url: url.to_string(),
+            ca_file: self.redis_ca_file.clone(),
+            client_cert: self.redis_client_cert.clone(),
+            client_key: self.redis_client_key.clone(),
+            username: self.redis_username.clone(),
+            password: self.redis_password.clone(),
+        }
     }
 
     /// The Redis URL as it may be printed: userinfo and secret parameters hidden.

@@ -64,32 +64,46 @@ pub struct BenchCmd {
     pub settings: crate::args::SettingsArgs,
 }
 
+/// The throughput, multi-turn and http workloads connect by URL alone; refuse the other Redis
+/// options rather than ignore them.
+fn url_only(target: &homing_core::connect::RedisTarget) -> anyhow::Result<&str> {
+    let extra = target.ca_file.is_some()
+        || target.client_cert.is_some()
+        || target.username.is_some()
+        || target.password.is_some();
+    anyhow::ensure!(
+        !extra,
+        "this bench workload takes only --redis-url: put the user and password in the URL, and run it against a Redis without TLS files (--fleet and --sizing take them all)"
+    );
+    Ok(&target.url)
+}
+
 pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
     if cmd.sizing {
-        let (local, url) = LocalRedis::unless_given(global).await?;
-        let result = crate::sizing::run(&url).await;
+        let (local, target) = LocalRedis::unless_given(global).await?;
+        let result = crate::sizing::run(&target).await;
         drop(local);
         return result;
     }
     if cmd.http {
-        let (local, url) = LocalRedis::unless_given(global).await?;
-        let result = crate::bench_http::run(&url, &global.prefix, cmd.jobs, 64).await;
+        let (local, target) = LocalRedis::unless_given(global).await?;
+        let result = crate::bench_http::run(url_only(&target)?, &global.prefix, cmd.jobs, 64).await;
         drop(local);
         return result.map(drop);
     }
     if cmd.multi_turn {
-        let (local, url) = LocalRedis::unless_given(global).await?;
+        let (local, target) = LocalRedis::unless_given(global).await?;
         let shape =
             crate::multiturn::Shape { sessions: cmd.sessions.unwrap_or(256), turns: cmd.turns, workers: cmd.workers };
         let settings = cmd.settings.apply(homing_worker::QueueSettings::default());
-        let result = crate::multiturn::run(&url, &global.prefix, shape, cmd.sweep, settings).await;
+        let result = crate::multiturn::run(url_only(&target)?, &global.prefix, shape, cmd.sweep, settings).await;
         drop(local);
         return result;
     }
     if !cmd.fleet.is_empty() {
-        let (local, url) = LocalRedis::unless_given(global).await?;
+        let (local, target) = LocalRedis::unless_given(global).await?;
         let (rate, seconds) = (cmd.rate.unwrap_or(200), cmd.seconds.unwrap_or(10));
-        let result = crate::fleet::run(&url, &global.prefix, &cmd.fleet, rate, seconds).await;
+        let result = crate::fleet::run(&target, &global.prefix, &cmd.fleet, rate, seconds).await;
         drop(local);
         return result;
     }
@@ -104,8 +118,8 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         prefix: global.prefix.clone(),
     };
     anyhow::ensure!(suite.rate >= 1 && suite.seconds >= 1, "--rate and --seconds must be >= 1");
-    let (local, url) = LocalRedis::unless_given(global).await?;
-    let result = crate::throughput::run(&url, &suite, cmd.json).await;
+    let (local, target) = LocalRedis::unless_given(global).await?;
+    let result = crate::throughput::run(url_only(&target)?, &suite, cmd.json).await;
     drop(local);
     result
 }

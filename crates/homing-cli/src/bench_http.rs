@@ -174,6 +174,6 @@ async fn drain<H: Handler>(
     };
     let _ = stop_tx.send(true);
     running.await??;
-    crate::local_redis::remove_queue(url, producer.keys()).await;
+    crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
     outcome
 }

@@ -2,14 +2,40 @@
 //! the one place that decides when an error means "cannot connect".
 
 use crate::args::Global;
-use anyhow::Context;
+use homing_core::RedisTarget;
 use redis::aio::MultiplexedConnection;
 
 /// Connects to the Redis of `global`, with an error that names the URL (its secrets hidden).
 pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
-    let client =
-        redis::Client::open(global.url()).with_context(|| format!("bad Redis URL {:?}", global.shown_url()))?;
-    client.get_multiplexed_async_connection().await.with_context(|| format!("cannot connect to {}", global.shown_url()))
+    connect_to(&global.target()).await
+}
+
+/// Connects to `target`; a set-up failure with a known fix (TLS, password) is that one line.
+pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<MultiplexedConnection> {
+    let client = target.client()?;
+    let connected = async {
+        let mut c = client.get_multiplexed_async_connection_with_config(&config()).await?;
+        // A first command, so a TLS-only port given a redis:// URL fails here, explained.
+        redis::cmd("PING").query_async::<()>(&mut c).await?;
+        Ok::<_, redis::RedisError>(c)
+    };
+    match connected.await {
+        Ok(c) => Ok(c),
+        Err(e) => match target.explain(e) {
+            homing_core::Error::Redis(e) => {
+                Err(anyhow::Error::new(e).context(format!("cannot connect to {}", target.shown_url())))
+            }
+            clear => Err(clear.into()),
+        },
+    }
+}
+
+/// Timeouts for one-shot commands: a Redis that takes the TCP connection but never answers
+/// (a TLS-only port given a redis:// URL) fails in seconds instead of hanging.
+fn config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(5)))
 }
 
 /// A library error from connecting, as the user should read it: "cannot connect" only when
@@ -17,6 +43,7 @@ pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
 /// itself, since it names what to fix.
 pub fn explain(e: homing_core::Error, global: &Global) -> anyhow::Error {
     match e {
+        homing_core::Error::Connect(_) => e.into(),
         homing_core::Error::Redis(_) => {
             anyhow::Error::new(e).context(format!("cannot connect to {}", global.shown_url()))
         }

@@ -8,6 +8,7 @@ use crate::sim::{Sim, SimArgs};
 use anyhow::Context;
 use clap::Args;
 use homing_client::{Producer, PushOptions};
+use homing_core::RedisTarget;
 use homing_worker::{AffinityMode, Handler, HandlerError, Job, QueueSettings, Worker, WorkerConfig};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -63,17 +64,17 @@ struct Outcome {
 
 pub async fn run(global: &Global, cmd: DemoCmd) -> anyhow::Result<()> {
     anyhow::ensure!(cmd.sessions >= 1 && cmd.turns >= 1, "--sessions and --turns must be at least 1");
-    let (_local, url) = LocalRedis::unless_given(global).await?;
+    let (_local, target) = LocalRedis::unless_given(global).await?;
     println!(
         "Homing demo on {}: {} conversations of {} turns, workers {} (concurrency {} each), a turn costs {:?} cold, {:?} warm\n",
-        homing_core::redact_url(&url),
+        target.shown_url(),
         cmd.sessions,
         cmd.turns,
         WORKERS.join(" and "), cmd.concurrency, cmd.cold, cmd.warm
     );
     let mut outcomes = Vec::new();
     for mode in [AffinityMode::On, AffinityMode::Off] {
-        let outcome = run_mode(global, &url, &cmd, mode).await?;
+        let outcome = run_mode(global, &target, &cmd, mode).await?;
         print_turns(&outcome);
         outcomes.push(outcome);
     }
@@ -81,14 +82,13 @@ pub async fn run(global: &Global, cmd: DemoCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode) -> anyhow::Result<Outcome> {
+async fn run_mode(global: &Global, target: &RedisTarget, cmd: &DemoCmd, mode: AffinityMode) -> anyhow::Result<Outcome> {
     let queue = format!("demo-{mode}-{:06x}", fastrand::u32(..0xff_ffff));
     let settings = QueueSettings { affinity: mode, ..Default::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     for name in WORKERS {
         let config = WorkerConfig {
-            redis_url: url.to_string(),
             queue: queue.clone(),
             prefix: global.prefix.clone(),
             name: name.to_string(),
@@ -96,24 +96,23 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
             idle_block: Duration::from_millis(200),
             queue_settings: settings.clone(),
             ..Default::default()
-        };
+        }
+        .with_redis_target(target.clone());
         let sim =
             Sim::new(SimArgs { cold: cmd.cold, warm: cmd.warm, idle_ttl: Duration::from_secs(600), capacity: 1000 });
         let worker = Worker::new(config, Labelled { name, sim })
             .await
-            .with_context(|| format!("cannot start worker {name} on {}", homing_core::redact_url(url)))?;
+            .with_context(|| format!("cannot start worker {name} on {}", target.shown_url()))?;
         let mut stop = stop_rx.clone();
         workers.push(tokio::spawn(worker.run(async move {
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    let producer = Producer::connect_with(
-        url,
-        &queue,
-        homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() },
-    )
-    .await
-    .with_context(|| format!("cannot connect a producer to {}", homing_core::redact_url(url)))?;
+    let options = homing_client::ProducerOptions { prefix: global.prefix.clone(), ..Default::default() }
+        .with_redis_target(target);
+    let producer = Producer::connect_with(&target.url, &queue, options)
+        .await
+        .with_context(|| format!("cannot connect a producer to {}", target.shown_url()))?;
     // Drawn on stderr, and only on a terminal.
     let progress = indicatif::ProgressBar::new((cmd.sessions * cmd.turns) as u64).with_style(
         indicatif::ProgressStyle::with_template("affinity {prefix:>3} [{bar:40}] {pos}/{len} turns")
@@ -153,7 +152,7 @@ async fn run_mode(global: &Global, url: &str, cmd: &DemoCmd, mode: AffinityMode)
     for w in workers {
         w.await.context("a worker task panicked")??;
     }
-    crate::local_redis::remove_queue(url, producer.keys()).await;
+    crate::local_redis::remove_queue(target, producer.keys()).await;
     Ok(Outcome { mode, sessions: sessions.into_iter().map(|(_, s, t)| (s, t)).collect(), elapsed })
 }
 

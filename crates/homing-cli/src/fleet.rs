@@ -6,7 +6,8 @@
 //! to handler start, each also as a ratio to the first W.
 
 use anyhow::Context;
-use homing_client::Producer;
+use homing_client::{Producer, ProducerOptions};
+use homing_core::RedisTarget;
 use homing_worker::{HandlerError, Job, Worker, WorkerConfig};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,21 +52,21 @@ async fn measure<F: std::future::Future<Output = anyhow::Result<()>>>(
     Ok(((calls1 - calls0 - 2.0) / elapsed, (cpu1 - cpu0) / elapsed))
 }
 
-pub async fn run(url: &str, prefix: &str, sizes: &[usize], rate: u32, secs: u64) -> anyhow::Result<()> {
+pub async fn run(target: &RedisTarget, prefix: &str, sizes: &[usize], rate: u32, secs: u64) -> anyhow::Result<()> {
     anyhow::ensure!(!sizes.is_empty() && sizes.iter().all(|w| *w >= 1), "--fleet takes sizes >= 1, e.g. 8,64,256,1000");
     anyhow::ensure!(rate >= 1 && secs >= 1, "--rate and --seconds must be >= 1");
-    let mut c = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
+    let mut c = crate::connect::connect_to(target).await?;
     let mut rows = Vec::new();
     for &w in sizes {
         eprintln!("fleet: {w} workers ...");
-        rows.push(one(url, prefix, w, rate, secs, &mut c).await.with_context(|| format!("fleet of {w}"))?);
+        rows.push(one(target, prefix, w, rate, secs, &mut c).await.with_context(|| format!("fleet of {w}"))?);
     }
     print(&rows, rate, secs);
     Ok(())
 }
 
 async fn one(
-    url: &str,
+    target: &RedisTarget,
     prefix: &str,
     w: usize,
     rate: u32,
@@ -79,13 +80,13 @@ async fn one(
     let mut running = Vec::new();
     for i in 0..w {
         let config = WorkerConfig {
-            redis_url: url.to_string(),
             queue: queue.clone(),
             prefix: prefix.to_string(),
             name: format!("fleet{i}"),
             concurrency: 1,
             ..Default::default()
-        };
+        }
+        .with_redis_target(target.clone());
         let waits = waits.clone();
         // The payload is the push time in µs since `base`: the same clock, so no skew.
         let handler = move |job: Job| {
@@ -100,7 +101,8 @@ async fn one(
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    let producer = Producer::connect(url, &queue).await?;
+    let producer =
+        Producer::connect_with(&target.url, &queue, ProducerOptions::default().with_redis_target(target)).await?;
     let keys = producer.keys().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -138,7 +140,7 @@ async fn one(
     for r in running {
         r.await??;
     }
-    crate::local_redis::remove_queue(url, &keys).await;
+    crate::local_redis::remove_queue(target, &keys).await;
     let mut waits = std::mem::take(&mut *waits.lock().expect("not poisoned"));
     anyhow::ensure!(waits.len() as u64 >= total, "only {} of {total} jobs ran", waits.len());
     waits.sort_by(f64::total_cmp);

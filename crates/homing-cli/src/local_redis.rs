@@ -3,6 +3,7 @@
 //! removal of their throwaway queues from a Redis the user gave.
 
 use anyhow::{bail, Context};
+use homing_core::RedisTarget;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,13 +20,13 @@ pub struct LocalRedis {
 impl LocalRedis {
     /// The Redis the user gave (`--redis-url` / `REDIS_URL`), else a fresh local one, which
     /// lives as long as the returned `LocalRedis`.
-    pub async fn unless_given(global: &crate::args::Global) -> anyhow::Result<(Option<Self>, String)> {
+    pub async fn unless_given(global: &crate::args::Global) -> anyhow::Result<(Option<Self>, RedisTarget)> {
         match &global.redis_url {
-            Some(url) => Ok((None, url.clone())),
+            Some(_) => Ok((None, global.target())),
             None => {
                 let local = Self::start().await?;
-                let url = local.url.clone();
-                Ok((Some(local), url))
+                let target = RedisTarget::new(local.url.clone());
+                Ok((Some(local), target))
             }
         }
     }
@@ -51,7 +52,7 @@ impl LocalRedis {
             Err(e) => return Err(e).context("cannot start redis-server"),
         };
         let server = Self { child, dir, url: format!("redis://127.0.0.1:{port}") };
-        let client = redis::Client::open(server.url.as_str())?;
+        let client = RedisTarget::new(server.url.as_str()).client()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut c) = client.get_multiplexed_async_connection().await {
@@ -77,9 +78,8 @@ impl Drop for LocalRedis {
 
 /// Deletes a throwaway queue's keys, so a demo or bench run against a shared Redis leaves
 /// nothing behind.
-pub(crate) async fn remove_queue(url: &str, keys: &homing_core::Keys) {
-    let Ok(client) = redis::Client::open(url) else { return };
-    let Ok(mut c) = client.get_multiplexed_async_connection().await else { return };
+pub(crate) async fn remove_queue(target: &RedisTarget, keys: &homing_core::Keys) {
+    let Ok(mut c) = crate::connect::connect_to(target).await else { return };
     let found: redis::RedisResult<Vec<String>> = async {
         let mut iter = redis::AsyncCommands::scan_match::<_, String>(&mut c, keys.pattern()).await?;
         let mut found = Vec::new();

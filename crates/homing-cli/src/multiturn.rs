@@ -171,7 +171,7 @@ async fn one(url: &str, prefix: &str, shape: Shape, settings: &QueueSettings) ->
     for r in running {
         r.await??;
     }
-    crate::local_redis::remove_queue(url, &keys).await;
+    crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), &keys).await;
 
     let mean_run = |warm: bool, nominal: Duration| {
         let runs: Vec<Duration> = turns.iter().filter(|t| t.warm == warm).map(|t| t.run).collect();

@@ -48,7 +48,8 @@ pub async fn run(global: &Global, cmd: PushCmd) -> anyhow::Result<()> {
             buf
         }
     };
-    let options = ProducerOptions { prefix: global.prefix.clone(), ..Default::default() };
+    let options =
+        ProducerOptions { prefix: global.prefix.clone(), ..Default::default() }.with_redis_target(&global.target());
     let producer = Producer::connect_with(global.url(), &global.queue, options)
         .await
         .map_err(|e| crate::connect::explain(e, global))?;

@@ -3,9 +3,9 @@
 //! delta of creating many of them through the same scripts and keys a real queue uses, on a
 //! Redis of its own (or `--redis-url`; use an empty one).
 
-use homing_client::Producer;
+use homing_client::{Producer, ProducerOptions};
 use homing_core::scripts::{self, InitMode};
-use homing_core::QueueSettings;
+use homing_core::{QueueSettings, RedisTarget};
 use std::time::Duration;
 
 async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
@@ -16,10 +16,11 @@ async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Resul
         .ok_or_else(|| anyhow::anyhow!("INFO memory has no used_memory"))
 }
 
-pub async fn run(url: &str) -> anyhow::Result<()> {
-    let mut c = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
+pub async fn run(target: &RedisTarget) -> anyhow::Result<()> {
+    let mut c = crate::connect::connect_to(target).await?;
     let queue = format!("sizing-{:06x}", fastrand::u32(..0xff_ffff));
-    let producer = Producer::connect(url, &queue).await?;
+    let options = ProducerOptions::default().with_redis_target(target);
+    let producer = Producer::connect_with(&target.url, &queue, options).await?;
     let keys = producer.keys().clone();
     let settings = QueueSettings { max_payload: 1 << 20, ..Default::default() };
     scripts::init(&mut c, &keys, InitMode::Create, &settings).await?;
@@ -104,7 +105,7 @@ pub async fn run(url: &str) -> anyhow::Result<()> {
         scripts::fail(&mut c, &keys, &keys.overflow(), &e.id, "worker-00000000", 0.5, Some("fatal"), error).await?;
     }
     rows.push(("dead letter (256 B job, 75 B error)", (used_memory(&mut c).await? - before) / n as f64));
-    crate::local_redis::remove_queue(url, &keys).await;
+    crate::local_redis::remove_queue(target, &keys).await;
 
     println!("sizing: Redis memory per item (used_memory delta over many, this Redis's encoding)");
     for (what, bytes) in rows {

@@ -255,7 +255,7 @@ impl Fleet {
         for r in self.running {
             r.await??;
         }
-        crate::local_redis::remove_queue(url, self.producer.keys()).await;
+        crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), self.producer.keys()).await;
         Ok(sorted(std::mem::take(&mut *self.waits.lock().expect("not poisoned"))))
     }
 }
@@ -295,7 +295,7 @@ async fn push_only(url: &str, suite: &Suite, c: &mut redis::aio::MultiplexedConn
         let took = t.elapsed().as_secs_f64();
         cpu[i] = (redis_cpu(c).await? - cpu0) / took;
         rates[i] = suite.jobs as f64 / took;
-        crate::local_redis::remove_queue(url, producer.keys()).await;
+        crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
     }
     let bare = Bare::new(url, "push").await?;
     let cpu0 = redis_cpu(c).await?;
@@ -330,7 +330,7 @@ async fn push_only(url: &str, suite: &Suite, c: &mut redis::aio::MultiplexedConn
         let took = t.elapsed().as_secs_f64();
         ingress_cpu[i] = (redis_cpu(c).await? - cpu0) / took;
         ingress[i] = suite.jobs as f64 / took;
-        crate::local_redis::remove_queue(url, producer.keys()).await;
+        crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
     }
     let via_ingress = Row {
         workload: "push ingress",

@@ -88,7 +88,6 @@ impl WorkerArgs {
     pub fn config(&self, global: &Global, settings: QueueSettings) -> WorkerConfig {
         let name = self.name.clone().or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "worker".into());
         WorkerConfig {
-            redis_url: global.url().to_string(),
             queue: global.queue.clone(),
             prefix: global.prefix.clone(),
             name,
@@ -100,7 +99,9 @@ impl WorkerArgs {
             maintenance_interval: self.maintenance_interval,
             shutdown_grace: self.shutdown_grace,
             queue_settings: settings,
+            ..WorkerConfig::default()
         }
+        .with_redis_target(global.target())
     }
 }
 

@@ -63,14 +63,15 @@ impl Producer {
     /// one with a bad stored setting (pushes then fail with [`Error::BadSetting`]).
     pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
         let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
-        let client = redis::Client::open(url)?;
+        let target = options.redis_target(url);
+        let client = target.client()?;
         let producer = format!("p{:016x}", fastrand::u64(..));
         let replies = Arc::new(Replies::new(client.clone(), producer.clone(), keys.reply(&producer)));
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.response_timeout))
             .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client, config).await?;
+        let mut conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| target.explain(e))?;
         let settings = Arc::new(OnceLock::new());
         match scripts::load_settings(&mut conn, &keys).await {
             Ok(Some(s)) => {
@@ -80,7 +81,7 @@ impl Producer {
             // each push names the field and the fix until an operator repairs it.
             Ok(None) => {}
             Err(e) if e.is_bad_setting() => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(target.explain(e)),
         }
         Ok(Self { conn, keys: Arc::new(keys), settings, replies })
     }

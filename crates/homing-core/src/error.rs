@@ -85,6 +85,11 @@ pub enum Error {
         /// The timeout that passed.
         timeout: std::time::Duration,
     },
+    /// The connection to Redis cannot be set up as configured: a bad URL, a TLS file that
+    /// cannot be read, a certificate not trusted, a refused password. The text names the
+    /// setting to fix; retrying unchanged does not help.
+    #[error("{0}")]
+    Connect(String),
     /// Redis failed or could not be reached.
     #[error("redis: {0}")]
     Redis(redis::RedisError),

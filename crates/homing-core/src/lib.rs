@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod connect;
 pub mod envelope;
 pub mod error;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod scripts;
 pub mod settings;
 pub mod stream;
 
+pub use connect::RedisTarget;
 pub use error::{Error, Result};
 pub use ids::{JobId, WorkerId};
 pub use job::Job;

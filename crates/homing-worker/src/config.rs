@@ -2,7 +2,8 @@
 //! environment variables onto this struct; the library never reads the environment.
 
 use crate::error::Error;
-use homing_core::QueueSettings;
+use homing_core::{QueueSettings, RedisTarget};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a worker connects, how much it runs at once, and its timings.
@@ -22,11 +23,22 @@ use std::time::Duration;
 /// assert_eq!(config.liveness_ttl, Duration::from_secs(3)); // the default
 /// ```
 ///
-/// Its `Debug` output hides the password in `redis_url`.
+/// Its `Debug` output hides the password in `redis_url` and `redis_password`.
 #[derive(Clone)]
 pub struct WorkerConfig {
     /// Redis URL. Default `redis://127.0.0.1:6379`.
     pub redis_url: String,
+    /// PEM file of the CA that signed the Redis server's certificate, for a `rediss://` URL.
+    /// Default none: the system's trusted roots (right for a managed Redis with a public CA).
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a Redis started with `tls-auth-clients yes`. Default none.
+    pub redis_client_cert: Option<PathBuf>,
+    /// PEM private key of `redis_client_cert`. Default none.
+    pub redis_client_key: Option<PathBuf>,
+    /// Redis ACL user; overrides the URL's. Default none: the URL's, else `default`.
+    pub redis_username: Option<String>,
+    /// Redis password; overrides the URL's. Default none: the URL's.
+    pub redis_password: Option<String>,
     /// Queue name. Default `default`.
     pub queue: String,
     /// Key prefix; producers must use the same. Default `homing`.
@@ -69,6 +81,11 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             redis_url: "redis://127.0.0.1:6379".to_string(),
+            redis_ca_file: None,
+            redis_client_cert: None,
+            redis_client_key: None,
+            redis_username: None,
+            redis_password: None,
             queue: "default".to_string(),
             prefix: homing_core::keys::DEFAULT_PREFIX.to_string(),
             name: "worker".to_string(),
@@ -88,6 +105,54 @@ impl WorkerConfig {
     /// A default config for `queue` on `redis_url`.
     pub fn new(redis_url: impl Into<String>, queue: impl Into<String>) -> Self {
         Self { redis_url: redis_url.into(), queue: queue.into(), ..Self::default() }
+    }
+
+    /// Sets [`WorkerConfig::redis_ca_file`].
+    pub fn redis_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.redis_ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets [`WorkerConfig::redis_client_cert`] and [`WorkerConfig::redis_client_key`].
+    pub fn redis_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.redis_client_cert = Some(cert.into());
+        self.redis_client_key = Some(key.into());
+        self
+    }
+
+    /// Sets [`WorkerConfig::redis_username`].
+    pub fn redis_username(mut self, username: impl Into<String>) -> Self {
+        self.redis_username = Some(username.into());
+        self
+    }
+
+    /// Sets [`WorkerConfig::redis_password`].
+    pub fn redis_password(mut self, password: impl Into<String>) -> Self {
+        self.redis_password = Some(password.into());
+        self
+    }
+
+    /// Where Redis is and how to reach it, as `homing_core::connect` builds clients from it.
+    pub fn redis_target(&self) -> RedisTarget {
+        RedisTarget {
+            url: self.redis_url.clone(),
+            ca_file: self.redis_ca_file.clone(),
+            client_cert: self.redis_client_cert.clone(),
+            client_key: self.redis_client_key.clone(),
+            username: self.redis_username.clone(),
+            password: self.redis_password.clone(),
+        }
+    }
+
+    /// Takes the URL, TLS files and user of `target`.
+    pub fn with_redis_target(mut self, target: RedisTarget) -> Self {
+        self.redis_url = target.url;
+        self.redis_ca_file = target.ca_file;
+        self.redis_client_cert = target.client_cert;
+        self.redis_client_key = target.client_key;
+        self.redis_username = target.username;
+        self.redis_password = target.password;
+        self
     }
 
     /// Sets [`WorkerConfig::prefix`].
@@ -177,6 +242,11 @@ impl std::fmt::Debug for WorkerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerConfig")
             .field("redis_url", &homing_core::redact_url(&self.redis_url))
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_client_cert", &self.redis_client_cert)
+            .field("redis_client_key", &self.redis_client_key)
+            .field("redis_username", &self.redis_username)
+            .field("redis_password", &self.redis_password.as_ref().map(|_| "***"))
             .field("queue", &self.queue)
             .field("prefix", &self.prefix)
             .field("name", &self.name)
@@ -198,9 +268,10 @@ mod tests {
 
     #[test]
     fn debug_hides_the_redis_password() {
-        let shown = format!("{:?}", WorkerConfig::new("redis://app:hunter2@redis:6379/0", "chat"));
+        let shown =
+            format!("{:?}", WorkerConfig::new("redis://app:hunter2@redis:6379/0", "chat").redis_password("hunter3"));
         assert!(shown.contains(r#"redis_url: "redis://***@redis:6379/0""#), "{shown}");
-        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
     }
 
     #[test]
@@ -217,7 +288,17 @@ mod tests {
             .idle_block(s(7))
             .maintenance_interval(s(8))
             .shutdown_grace(s(9))
-            .queue_settings(settings.clone());
+            .queue_settings(settings.clone())
+            .redis_ca_file("/ca")
+            .redis_client_cert("/cert", "/key")
+            .redis_username("u")
+            .redis_password("pw");
+        let t = c.redis_target();
+        assert_eq!(
+            (t.ca_file, t.client_cert, t.client_key),
+            (Some("/ca".into()), Some("/cert".into()), Some("/key".into()))
+        );
+        assert_eq!((t.username.as_deref(), t.password.as_deref()), (Some("u"), Some("pw")));
         let got = (c.prefix.as_str(), c.name.as_str(), c.concurrency, c.heartbeat_interval, c.liveness_ttl);
         assert_eq!(got, ("p", "n", 2, s(4), s(5)));
         assert_eq!((c.job_timeout, c.idle_block, c.maintenance_interval, c.shutdown_grace), (s(6), s(7), s(8), s(9)));

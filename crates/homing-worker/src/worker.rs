@@ -37,9 +37,12 @@ impl<H: Handler> Worker<H> {
         config.validate()?;
         let keys = Keys::new(&config.prefix, &QueueName::new(config.queue.as_str())?)?;
         let id = WorkerId::generate(&config.name)?;
-        let conns = Connections::new(&config.redis_url, config.idle_block)?;
+        let target = config.redis_target();
+        let conns = Connections::new(&target, config.idle_block)?;
         let mut conn = conns.shared().await?;
-        let init = scripts::init(&mut conn, &keys, InitMode::Create, &config.queue_settings).await?;
+        let init = scripts::init(&mut conn, &keys, InitMode::Create, &config.queue_settings)
+            .await
+            .map_err(|e| target.explain(e))?;
         if !init.written && init.settings != config.queue_settings {
             warn!(queue = %keys.queue(), stored = ?init.settings, "queue settings differ from this worker's; using the stored ones (change them with `homing queue init --update`)");
         }

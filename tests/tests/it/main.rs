@@ -1,5 +1,6 @@
 //! Every test that needs a real Redis, in one binary.
 
+mod acl;
 mod bad_input;
 mod batching;
 mod cli;

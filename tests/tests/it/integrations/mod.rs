@@ -1,4 +1,4 @@
-//! Tests that need a tool beyond Rust and `redis-server` (promtool, Python, Node). They build
+//! Tests that need a tool beyond Rust and `redis-server` (promtool, Python, Node, openssl). They build
 //! only with `--features integrations` and run in the integrations lane
 //! (`just check-integrations`), which installs the tools and exports where they are.
 
@@ -6,6 +6,7 @@ mod http_app;
 mod metrics;
 mod msgpack;
 mod python;
+mod tls;
 
 /// The lane's Python (`HOMING_PYTHON`, a venv with the packages the lane installs).
 pub fn python() -> String {
