@@ -276,73 +276,59 @@ async fn ingress_all(producer: &Producer, jobs: &[(String, Vec<u8>)], batch: usi
     Ok(())
 }
 
-/// Push only: pipelined push-script batches into a queue no worker reads, against XADD.
-async fn push_only(url: &str, suite: &Suite, c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<Vec<Row>> {
+/// Jobs/s and Redis CPU of pushing every job into a fresh queue no worker reads (so only the
+/// pushes are measured), through the push script or the ingress list.
+async fn push_rate(
+    url: &str,
+    suite: &Suite,
+    c: &mut redis::aio::MultiplexedConnection,
+    affinity: AffinityMode,
+    ingress: bool,
+) -> anyhow::Result<(f64, f64)> {
     let jobs = jobs_list(suite);
-    let mut rates = [0.0; 3];
-    let mut cpu = [0.0; 3];
-    for (i, affinity) in [AffinityMode::On, AffinityMode::Off].into_iter().enumerate() {
-        // No worker reads this queue: only the pushes are measured (every session is new, so
-        // every job goes to the overflow).
-        let queue = new_queue("push");
-        homing_cli_init(url, suite, &queue, affinity).await?;
-        let producer =
-            Producer::connect_with(url, &queue, ProducerOptions { prefix: suite.prefix.clone(), ..Default::default() })
-                .await?;
-        let cpu0 = redis_cpu(c).await?;
-        let t = Instant::now();
+    let queue = new_queue("push");
+    homing_cli_init(url, suite, &queue, affinity).await?;
+    let options = ProducerOptions { prefix: suite.prefix.clone(), ..Default::default() };
+    let producer = Producer::connect_with(url, &queue, options).await?;
+    let cpu0 = redis_cpu(c).await?;
+    let t = Instant::now();
+    if ingress {
+        ingress_all(&producer, &jobs, suite.batch).await?;
+    } else {
         push_all(&producer, &jobs, suite.batch).await?;
-        let took = t.elapsed().as_secs_f64();
-        cpu[i] = (redis_cpu(c).await? - cpu0) / took;
-        rates[i] = suite.jobs as f64 / took;
-        crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
     }
+    let took = t.elapsed().as_secs_f64();
+    let cpu = (redis_cpu(c).await? - cpu0) / took;
+    crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
+    Ok((suite.jobs as f64 / took, cpu))
+}
+
+/// Push only: pipelined push-script batches, and LPUSH batches to the ingress list (affinity
+/// plays no part until the mover routes them), against pipelined XADD.
+async fn push_only(url: &str, suite: &Suite, c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<Vec<Row>> {
     let bare = Bare::new(url, "push").await?;
     let cpu0 = redis_cpu(c).await?;
     let t = Instant::now();
-    bare.push_all(&jobs, suite.batch).await?;
+    bare.push_all(&jobs_list(suite), suite.batch).await?;
     let took = t.elapsed().as_secs_f64();
-    cpu[2] = (redis_cpu(c).await? - cpu0) / took;
-    rates[2] = suite.jobs as f64 / took;
+    let (bare_rate, bare_cpu) = (suite.jobs as f64 / took, (redis_cpu(c).await? - cpu0) / took);
     bare.remove().await?;
-    let script = Row {
-        workload: "push only",
-        layout: None,
-        unit: "jobs/s",
-        on: rates[0],
-        off: rates[1],
-        bare: rates[2],
-        p99_ms: None,
-        redis_cpu: cpu,
-    };
-    // The ingress list: LPUSH batches; affinity plays no part until the mover routes them.
-    let mut ingress = [0.0; 2];
-    let mut ingress_cpu = [0.0, 0.0, cpu[2]];
-    for (i, affinity) in [AffinityMode::On, AffinityMode::Off].into_iter().enumerate() {
-        let queue = new_queue("ingress");
-        homing_cli_init(url, suite, &queue, affinity).await?;
-        let producer =
-            Producer::connect_with(url, &queue, ProducerOptions { prefix: suite.prefix.clone(), ..Default::default() })
-                .await?;
-        let cpu0 = redis_cpu(c).await?;
-        let t = Instant::now();
-        ingress_all(&producer, &jobs, suite.batch).await?;
-        let took = t.elapsed().as_secs_f64();
-        ingress_cpu[i] = (redis_cpu(c).await? - cpu0) / took;
-        ingress[i] = suite.jobs as f64 / took;
-        crate::local_redis::remove_queue(&homing_core::connect::RedisTarget::new(url), producer.keys()).await;
+    let mut rows = Vec::new();
+    for (workload, ingress) in [("push only", false), ("push ingress", true)] {
+        let (on, on_cpu) = push_rate(url, suite, c, AffinityMode::On, ingress).await?;
+        let (off, off_cpu) = push_rate(url, suite, c, AffinityMode::Off, ingress).await?;
+        rows.push(Row {
+            workload,
+            layout: None,
+            unit: "jobs/s",
+            on,
+            off,
+            bare: bare_rate,
+            p99_ms: None,
+            redis_cpu: [on_cpu, off_cpu, bare_cpu],
+        });
     }
-    let via_ingress = Row {
-        workload: "push ingress",
-        layout: None,
-        unit: "jobs/s",
-        on: ingress[0],
-        off: ingress[1],
-        bare: rates[2],
-        p99_ms: None,
-        redis_cpu: ingress_cpu,
-    };
-    Ok(vec![script, via_ingress])
+    Ok(rows)
 }
 
 /// Writes the queue's settings as a worker would, so a queue can be pushed to without one.
