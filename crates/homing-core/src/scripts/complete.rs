@@ -56,7 +56,7 @@ pub async fn complete<C: ConnectionLike>(
 }
 
 /// Acknowledges many jobs finished by `worker` (read from `inbox` or the overflow) in one
-/// script call per [`MAX_BATCH`]: each is handled exactly as [`complete`] alone would, in order.
+/// script call per [`COMPLETE_MAX_BATCH`](crate::scripts::COMPLETE_MAX_BATCH): each is handled exactly as [`complete`] alone would, in order.
 pub async fn complete_many<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,

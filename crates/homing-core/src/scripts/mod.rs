@@ -28,7 +28,7 @@ pub use ingress::{ingress, Ingested};
 pub use init::{init, load_settings, load_settings_lenient, read_meta, InitMode, Initialised};
 pub use lease::{lease, release_lease};
 pub use promote::promote;
-pub use push::{push, push_many, PushArgs, Pushed};
+pub use push::{push, push_many, PushArgs, Pushed, MAX_BATCH as PUSH_MAX_BATCH};
 pub use reap::{forget, reap, Reaped};
 pub use reclaim::{reclaim, Reclaimed};
 pub use replay::replay;

@@ -97,7 +97,7 @@ pub async fn push<C: ConnectionLike>(conn: &mut C, keys: &Keys, args: &PushArgs<
 
 /// Pushes many jobs in one pipeline (one round trip). Each job gets its own result, so one
 /// refused job does not fail the others; a lost connection fails the whole call.
-/// Pushes many jobs, [`MAX_BATCH`] per `push_many` script call: each is enqueued exactly as
+/// Pushes many jobs, [`PUSH_MAX_BATCH`](crate::scripts::PUSH_MAX_BATCH) per `push_many` script call: each is enqueued exactly as
 /// [`push`] would, in order. The outer error is a failed call (nothing can be assumed pushed of
 /// that call's jobs); each inner result is that job's own outcome.
 pub async fn push_many<C: ConnectionLike>(
