@@ -5,6 +5,7 @@
 //! as Homing's completion acks and deletes. No affinity, no scripts, no retries, no leases.
 
 use crate::throughput::Layout;
+use anyhow::Context;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -174,11 +175,15 @@ pub struct Consumers {
 
 impl Consumers {
     /// Waits until `n` entries were acked; a consumer's error ends the wait with it.
-    pub async fn until(&self, n: usize) -> anyhow::Result<()> {
+    pub async fn until(&mut self, n: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(600);
         while (self.done.load(Ordering::Relaxed) as usize) < n {
             anyhow::ensure!(Instant::now() < deadline, "bare loop not finished after 10 minutes");
-            anyhow::ensure!(!self.tasks.is_empty(), "every bare consumer stopped");
+            // A consumer only ends by failing: stop at once with its error.
+            if let Some(ended) = self.tasks.try_join_next() {
+                ended?.context("a bare consumer failed")?;
+                anyhow::bail!("a bare consumer stopped");
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())

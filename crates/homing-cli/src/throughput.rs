@@ -397,13 +397,13 @@ async fn throughput(
             bare.push_all(&jobs, suite.batch).await?;
             let cpu0 = redis_cpu(c).await?;
             let t = Instant::now();
-            let consumers = bare.consume(layout, None).await?;
+            let mut consumers = bare.consume(layout, None).await?;
             consumers.until(suite.jobs).await?;
             let took = t.elapsed().as_secs_f64();
             (took, redis_cpu(c).await? - cpu0, consumers.stop().await?)
         }
         Workload::EndToEnd | Workload::Ingress => {
-            let consumers = bare.consume(layout, None).await?;
+            let mut consumers = bare.consume(layout, None).await?;
             let cpu0 = redis_cpu(c).await?;
             let t = Instant::now();
             bare.push_all(&jobs, suite.batch).await?;
@@ -462,7 +462,7 @@ async fn paced(
     }
     let bare = Bare::new(url, "paced").await?;
     let base = Instant::now();
-    let consumers = bare.consume(layout, Some(base)).await?;
+    let mut consumers = bare.consume(layout, Some(base)).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cpu0 = redis_cpu(c).await?;
     let t = Instant::now();
