@@ -161,7 +161,8 @@ impl Producer {
         waiter.wait(timeout).await
     }
 
-    /// Pushes many typed jobs in one pipeline. The outer error is a failed round trip (nothing
+    /// Pushes many typed jobs, up to 1,000 per `push_many` script call (one round trip each), each
+    /// exactly as [`Producer::push`] would, in order. The outer error is a failed round trip (nothing
     /// can be assumed pushed); each inner result is that job's own outcome.
     pub async fn push_many<S: AsRef<str>, T: Serialize>(
         &self,
@@ -172,7 +173,7 @@ impl Producer {
         self.push_many_raw(&encoded).await
     }
 
-    /// Pushes many raw jobs in one pipeline; see [`Producer::push_many`].
+    /// Pushes many raw jobs; see [`Producer::push_many`].
     pub async fn push_many_raw<S: AsRef<str>, P: AsRef<[u8]>>(
         &self,
         jobs: &[(S, P)],

@@ -95,11 +95,10 @@ pub async fn push<C: ConnectionLike>(conn: &mut C, keys: &Keys, args: &PushArgs<
     parse(LUA.run(conn, &[&keys.meta()], &argv(args, &e)).await?)
 }
 
-/// Pushes many jobs in one pipeline (one round trip). Each job gets its own result, so one
-/// refused job does not fail the others; a lost connection fails the whole call.
-/// Pushes many jobs, [`PUSH_MAX_BATCH`](crate::scripts::PUSH_MAX_BATCH) per `push_many` script call: each is enqueued exactly as
-/// [`push`] would, in order. The outer error is a failed call (nothing can be assumed pushed of
-/// that call's jobs); each inner result is that job's own outcome.
+/// Pushes many jobs, [`PUSH_MAX_BATCH`](crate::scripts::PUSH_MAX_BATCH) per `push_many` script
+/// call (one round trip each): each is enqueued exactly as [`push`] would, in order. Each job
+/// gets its own result, so one refused job does not fail the others; the outer error is a
+/// failed call (the jobs of earlier calls were pushed, nothing can be assumed of the rest).
 pub async fn push_many<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
