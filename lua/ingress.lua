@@ -83,8 +83,11 @@ local function read(raw)
     return nil, 'envelope field key must be a non-empty string'
   end
   local m = env.max_attempts
-  if m ~= nil and not homing_keeps_rule(HOMING_RULE.max_attempts, m) then
-    return nil, 'envelope field max_attempts must be ' .. homing_rule_words(HOMING_RULE.max_attempts)
+  if m ~= nil then
+    local rule = homing_rule('max_attempts')
+    if not homing_keeps_rule(rule, m) then
+      return nil, 'envelope field max_attempts must be ' .. homing_rule_words(rule)
+    end
   end
   return {id = env.id, s = s, p = p, k = env.key, m = m}
 end

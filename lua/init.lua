@@ -28,7 +28,7 @@ local given, flat = {}, {}
 for i = 1, #settings, 2 do
   local field, value = settings[i], settings[i + 1]
   if type(value) == 'number' then value = tostring(value) end
-  local known = field == 'affinity' or HOMING_RULE[field] ~= nil
+  local known = field == 'affinity' or homing_rule(field) ~= nil
   if type(field) ~= 'string' or type(value) ~= 'string' or not known then
     return redis.error_reply('HOMING_BAD_ARG settings field ' .. tostring(field) ..
       ' is not a queue setting with a string value')

@@ -10,4 +10,6 @@ need_apt promtool prometheus
 need_python redis msgpack
 need_node redis @msgpack/msgpack
 cd "$ROOT"
-cargo test -p homing-tests --features integrations --locked -- integrations::
+# Both features, as check-15 and check-50 ask: the test binary is built once for the lane (the
+# harness still picks redis-server first; the container backend only compiles here).
+cargo test -p homing-tests --features integrations,containers --locked -- integrations::

@@ -31,7 +31,7 @@ echo "check-15-testcontainers: $IMAGE built from $(redis-server --version | cut 
 
 since=$(date +%s)
 HOMING_TEST_REDIS=container HOMING_TEST_REDIS_IMAGE="$IMAGE" \
-  cargo test -p homing-tests --features containers --locked --test it 2>&1 | tee "$WORK/test.log" | grep -E '^test result|FAILED|panicked' \
+  cargo test -p homing-tests --features integrations,containers --locked --test it -- --skip integrations:: 2>&1 | tee "$WORK/test.log" | grep -E '^test result|FAILED|panicked' \
   || true
 grep -q '^test result: ok' "$WORK/test.log" || { tail -40 "$WORK/test.log"; fail "the Redis test suite failed on the container backend"; }
 

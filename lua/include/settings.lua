@@ -6,24 +6,36 @@
 ]]
 local PROTOCOL_VERSION = '1'
 
--- One rule per numeric setting: the CLI flag that sets it and its whole-number range. init
--- refuses a value outside it, homing_settings refuses a stored one, ingress checks an
--- envelope's max_attempts against it; crates/homing-core/src/settings.rs holds the same table
--- (a unit test compares them), so Rust and Lua cannot drift apart. Order = Q:meta field order.
+-- One rule per numeric setting: its field, the CLI flag that sets it and its range (whole or
+-- not), five values a line. init refuses a value outside it, homing_settings refuses a stored
+-- one, ingress checks an envelope's max_attempts against it; crates/homing-core/src/settings.rs
+-- holds the same table (a unit test compares them), so Rust and Lua cannot drift apart. Order =
+-- Q:meta field order. One flat table, because every call of every script builds it again (a
+-- script's top level runs per call): a table per rule, a map by field and a field list cost
+-- about 3 µs of a push's 26 (INFO commandstats, ARCHITECTURE.md).
 local HOMING_RULES = {
-  {field = 'max_waiting', flag = '--max-waiting', min = 0, max = 10000, whole = true},
-  {field = 'pin_ttl_ms', flag = '--pin-ttl', min = 1, max = 2592000000, whole = true},
-  {field = 'max_attempts', flag = '--max-attempts', min = 1, max = 1000, whole = true},
-  {field = 'max_payload', flag = '--max-payload', min = 1, max = 536870912, whole = true},
-  {field = 'backoff_base_ms', flag = '--backoff-base', min = 1, max = 86400000, whole = true},
-  {field = 'backoff_max_ms', flag = '--backoff-max', min = 1, max = 86400000, whole = true},
-  {field = 'max_wait_ms', flag = '--max-wait', min = 1, max = 86400000, whole = true},
-  {field = 'visibility_timeout_ms', flag = '--visibility-timeout', min = 300, max = 86400000, whole = true},
+  'max_waiting', '--max-waiting', 0, 10000, true,
+  'pin_ttl_ms', '--pin-ttl', 1, 2592000000, true,
+  'max_attempts', '--max-attempts', 1, 1000, true,
+  'max_payload', '--max-payload', 1, 536870912, true,
+  'backoff_base_ms', '--backoff-base', 1, 86400000, true,
+  'backoff_max_ms', '--backoff-max', 1, 86400000, true,
+  'max_wait_ms', '--max-wait', 1, 86400000, true,
+  'visibility_timeout_ms', '--visibility-timeout', 300, 86400000, true,
 }
 local HOMING_AFFINITY_MODES = {'on', 'off', 'shadow'}
 
-local HOMING_RULE = {}
-for _, r in ipairs(HOMING_RULES) do HOMING_RULE[r.field] = r end
+-- The rule of `field` ({field, flag, min, max, whole}), or nil when it has none: for the words
+-- of an error and the checks off the hot path.
+local function homing_rule(field)
+  for i = 1, #HOMING_RULES, 5 do
+    if HOMING_RULES[i] == field then
+      return {field = field, flag = HOMING_RULES[i + 1], min = HOMING_RULES[i + 2],
+        max = HOMING_RULES[i + 3], whole = HOMING_RULES[i + 4]}
+    end
+  end
+  return nil
+end
 
 local function homing_now()
   local t = redis.call('TIME')
@@ -49,8 +61,7 @@ end
 -- wrong (`max_waiting is "abc": must be ...`). Whole numbers are decimal digits only, as Rust
 -- parses them.
 local function homing_parse_setting(field, raw)
-  local r = HOMING_RULE[field]
-  -- The words are built only for a bad value: this runs for every setting in every call.
+  local r = homing_rule(field)
   if not raw then return nil, field .. ' is missing: must be ' .. homing_rule_words(r) end
   local n = nil
   if not r.whole then
@@ -75,10 +86,11 @@ local function homing_check_settings(get)
     if cfg.affinity then what = 'affinity is "' .. cfg.affinity .. '"' end
     return nil, 'affinity', what .. ': must be one of ' .. table.concat(HOMING_AFFINITY_MODES, ', ')
   end
-  for _, r in ipairs(HOMING_RULES) do
-    local n, problem = homing_parse_setting(r.field, get(r.field))
-    if not n then return nil, r.field, problem end
-    cfg[r.field] = n
+  for i = 1, #HOMING_RULES, 5 do
+    local field = HOMING_RULES[i]
+    local n, problem = homing_parse_setting(field, get(field))
+    if not n then return nil, field, problem end
+    cfg[field] = n
   end
   if cfg.backoff_max_ms < cfg.backoff_base_ms then
     return nil, 'backoff_max_ms', 'backoff_max_ms is "' .. get('backoff_max_ms') ..
@@ -92,17 +104,17 @@ local function homing_setting_fix(field)
   if field == 'affinity' then return 'homing queue init --update --affinity <on|off|shadow>' end
   local value = '<n>'
   if string.sub(field, -3) == '_ms' then value = '<duration>' end
-  return 'homing queue init --update ' .. HOMING_RULE[field].flag .. ' ' .. value
+  return 'homing queue init --update ' .. homing_rule(field).flag .. ' ' .. value
 end
 
 -- The queue's settings, every one checked against its rule. Raises HOMING_NO_QUEUE,
 -- HOMING_PROTOCOL or HOMING_BAD_SETTING (naming the field and the fix); every script calls it
--- before its first write, so a corrupted setting leaves Redis unchanged.
-local HOMING_META_FIELDS = {'version', 'affinity'}
-for _, r in ipairs(HOMING_RULES) do table.insert(HOMING_META_FIELDS, r.field) end
-
+-- before its first write, so a corrupted setting leaves Redis unchanged. The usual case, every
+-- setting good, is checked inline; at the first doubt homing_check_settings, the one check init
+-- also runs, finds the bad field and words the error.
 local function homing_settings(meta_key)
-  local names = HOMING_META_FIELDS
+  local names = {'version', 'affinity'}
+  for i = 1, #HOMING_RULES, 5 do names[#names + 1] = HOMING_RULES[i] end
   local v = redis.call('HMGET', meta_key, unpack(names))
   if not v[1] then
     error({err = 'HOMING_NO_QUEUE queue settings missing at ' .. meta_key ..
@@ -112,13 +124,25 @@ local function homing_settings(meta_key)
     error({err = 'HOMING_PROTOCOL queue speaks protocol ' .. v[1] .. ', this script speaks ' ..
       PROTOCOL_VERSION .. ': upgrade the older side'})
   end
+  local affinity = v[2]
+  local cfg = {affinity = affinity}
+  local good = affinity == 'on' or affinity == 'off' or affinity == 'shadow'
+  for i = 1, #HOMING_RULES, 5 do
+    if not good then break end
+    local raw = v[2 + (i + 4) / 5]
+    -- Whole numbers are decimal digits only, as Rust parses them (no 1e3, no 0x10).
+    local n = raw and (not HOMING_RULES[i + 4] or string.find(raw, '^%d+$')) and tonumber(raw)
+    good = n and n >= HOMING_RULES[i + 2] and n <= HOMING_RULES[i + 3]
+    cfg[HOMING_RULES[i]] = n
+  end
+  if good and cfg.backoff_max_ms >= cfg.backoff_base_ms then return cfg end
   local stored = {}
   for i, name in ipairs(names) do stored[name] = v[i] or nil end
-  local cfg, field, problem = homing_check_settings(function(name) return stored[name] end)
-  if not cfg then
+  local checked, field, problem = homing_check_settings(function(name) return stored[name] end)
+  if not checked then
     error({err = 'HOMING_BAD_SETTING ' .. problem .. '; fix it with `' .. homing_setting_fix(field) .. '`'})
   end
-  return cfg
+  return checked
 end
 
 -- A worker is alive while its deadline in Q:workers is in the future.

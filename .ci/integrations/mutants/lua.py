@@ -8,7 +8,10 @@ reached through homing-core's `lua` link), and a copy with its own target direct
 cold build. So it refuses to start while lua/ has uncommitted changes. One mutant costs an incremental build (about 7 s) and its
 tests.
 
-usage: lua.py ROOT [--budget SECONDS] [--only LINE,LINE...]
+usage: lua.py ROOT [--budget SECONDS] [--only LINE,LINE...] [--shard K/N]
+
+--shard K/N runs the K-th of N interleaved shards of the table (mutant i when i % N == K);
+0/1, the default, runs them all.
 """
 import pathlib
 import signal
@@ -19,6 +22,7 @@ import time
 ROOT = pathlib.Path(sys.argv[1]).resolve()
 BUDGET = float(sys.argv[sys.argv.index("--budget") + 1]) if "--budget" in sys.argv else 1e9
 ONLY = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
+SHARD = tuple(map(int, sys.argv[sys.argv.index("--shard") + 1].split("/"))) if "--shard" in sys.argv else (0, 1)
 TABLE = ROOT / "tests/mutants/lua.tsv"
 EQUIVALENT = ROOT / "tests/mutants/equivalent.md"
 TEST_TIMEOUT = 300
@@ -34,7 +38,10 @@ def mutants():
             sys.exit(f"mutants: {TABLE.name}:{n}: want 5 tab-separated columns, got {len(cols)}")
         if ONLY is None or str(n) in ONLY:
             out.append((n, *cols))
-    return out
+    k, of = SHARD
+    if not 0 <= k < of:
+        sys.exit(f"mutants: --shard {k}/{of}: want K/N with 0 <= K < N")
+    return [m for i, m in enumerate(out) if i % of == k]
 
 
 def lua_is_clean():
@@ -43,7 +50,7 @@ def lua_is_clean():
 
 
 def run_tests(filters):
-    cmd = ["cargo", "test", "-q", "-p", "homing-tests", "--locked", "--", *filters]
+    cmd = ["cargo", "test", "-q", "-p", "homing-tests", "--locked", "--test", "it", "--", *filters]
     try:
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TEST_TIMEOUT)
     except subprocess.TimeoutExpired:

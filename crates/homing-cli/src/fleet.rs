@@ -2,8 +2,9 @@
 //! it does to latency. For each W it starts W in-process workers of concurrency 1 (the default
 //! timings), lets them settle, then measures Redis over `--seconds` twice: idle, and with jobs
 //! pushed at `--rate` per second. It reports Redis commands/s (the `INFO commandstats` delta,
-//! script-internal commands included), Redis CPU (the `used_cpu_*` delta) and the p99 from push
-//! to handler start, each also as a ratio to the first W.
+//! script-internal commands included), Redis CPU (the `used_cpu_*` delta), the CPU of this
+//! process (the workers and the producer; on a shared host Redis waits for it) and the p99 from
+//! push to handler start, each also as a ratio to the first W.
 
 use anyhow::Context;
 use homing_client::{Producer, ProducerOptions};
@@ -20,6 +21,8 @@ struct Row {
     idle_cpu: f64,
     busy_cmds: f64,
     busy_cpu: f64,
+    own_idle_cpu: f64,
+    own_busy_cpu: f64,
     p99_ms: f64,
 }
 
@@ -37,19 +40,45 @@ pub(crate) async fn redis_counters(c: &mut redis::aio::MultiplexedConnection) ->
     Ok((calls, cpu))
 }
 
-/// Commands/s and CPU share of Redis over `secs` while `during` runs.
+/// CPU seconds this process has used (user and system), from `/proc/self/stat`; 0 where there
+/// is none (not Linux).
+fn own_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks of USER_HZ, which Linux fixes at 100 for user space.
+    let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// What one measured period gave, per second.
+struct Period {
+    cmds: f64,
+    redis_cpu: f64,
+    own_cpu: f64,
+}
+
+/// Commands/s and CPU share of Redis, and this process's CPU share, over `secs` while `during`
+/// runs.
 async fn measure<F: std::future::Future<Output = anyhow::Result<()>>>(
     c: &mut redis::aio::MultiplexedConnection,
     secs: f64,
     during: F,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Period> {
     let (calls0, cpu0) = redis_counters(c).await?;
+    let own0 = own_cpu();
     let started = Instant::now();
     during.await?;
     let elapsed = started.elapsed().as_secs_f64().max(secs);
+    let own1 = own_cpu();
     let (calls1, cpu1) = redis_counters(c).await?;
     // The two INFO calls of the second snapshot are ours, not the fleet's.
-    Ok(((calls1 - calls0 - 2.0) / elapsed, (cpu1 - cpu0) / elapsed))
+    Ok(Period {
+        cmds: (calls1 - calls0 - 2.0) / elapsed,
+        redis_cpu: (cpu1 - cpu0) / elapsed,
+        own_cpu: (own1 - own0) / elapsed,
+    })
 }
 
 pub async fn run(target: &RedisTarget, prefix: &str, sizes: &[usize], rate: u32, secs: u64) -> anyhow::Result<()> {
@@ -116,13 +145,13 @@ async fn one(
     // Let start-up traffic (registration, the first lease) pass.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let period = Duration::from_secs(secs);
-    let (idle_cmds, idle_cpu) = measure(c, secs as f64, async {
+    let idle = measure(c, secs as f64, async {
         tokio::time::sleep(period).await;
         Ok(())
     })
     .await?;
     let total = rate as u64 * secs;
-    let (busy_cmds, busy_cpu) = measure(c, secs as f64, async {
+    let busy = measure(c, secs as f64, async {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         for i in 0..total {
             tick.tick().await;
@@ -145,25 +174,45 @@ async fn one(
     anyhow::ensure!(waits.len() as u64 >= total, "only {} of {total} jobs ran", waits.len());
     waits.sort_by(f64::total_cmp);
     let p99_ms = waits[((waits.len() as f64 * 0.99) as usize).min(waits.len() - 1)];
-    Ok(Row { workers: w, idle_cmds, idle_cpu, busy_cmds, busy_cpu, p99_ms })
+    Ok(Row {
+        workers: w,
+        idle_cmds: idle.cmds,
+        idle_cpu: idle.redis_cpu,
+        busy_cmds: busy.cmds,
+        busy_cpu: busy.redis_cpu,
+        own_idle_cpu: idle.own_cpu,
+        own_busy_cpu: busy.own_cpu,
+        p99_ms,
+    })
 }
 
 fn print(rows: &[Row], rate: u32, secs: u64) {
     let base = &rows[0];
     println!("fleet: W workers of concurrency 1, default timings; idle and at {rate} jobs/s, {secs} s each");
     println!(
-        "{:>6} {:>12} {:>10} {:>9} {:>12} {:>9} {:>9}   ratios to W={}: idle cmds, busy cmds, p99",
-        "W", "idle cmd/s", "per worker", "idle CPU", "busy cmd/s", "busy CPU", "p99 ms", base.workers
+        "{:>6} {:>12} {:>10} {:>9} {:>12} {:>9} {:>10} {:>10} {:>9}   ratios to W={}: idle cmds, busy cmds, p99",
+        "W",
+        "idle cmd/s",
+        "per worker",
+        "idle CPU",
+        "busy cmd/s",
+        "busy CPU",
+        "wk idle",
+        "wk busy",
+        "p99 ms",
+        base.workers
     );
     for r in rows {
         println!(
-            "{:>6} {:>12.0} {:>10.2} {:>8.1}% {:>12.0} {:>8.1}% {:>9.2}   {:.2}x {:.2}x {:.2}x",
+            "{:>6} {:>12.0} {:>10.2} {:>8.1}% {:>12.0} {:>8.1}% {:>9.1}% {:>9.1}% {:>9.2}   {:.2}x {:.2}x {:.2}x",
             r.workers,
             r.idle_cmds,
             r.idle_cmds / r.workers as f64,
             r.idle_cpu * 100.0,
             r.busy_cmds,
             r.busy_cpu * 100.0,
+            r.own_idle_cpu * 100.0,
+            r.own_busy_cpu * 100.0,
             r.p99_ms,
             r.idle_cmds / base.idle_cmds,
             r.busy_cmds / base.busy_cmds,

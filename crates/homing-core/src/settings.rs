@@ -373,13 +373,12 @@ mod tests {
         block
             .lines()
             .map(|line| {
-                let inner = line.trim().strip_prefix('{').and_then(|l| l.strip_suffix("},")).expect("{...},");
-                let kv: HashMap<&str, &str> =
-                    inner.split(", ").map(|p| p.split_once(" = ").expect("key = value")).collect();
-                let text = |k: &str| kv[k].trim_matches('\'').to_string();
-                let num = |k: &str| kv[k].parse::<u64>().expect("a plain integer");
-                assert_eq!(kv.len(), 5, "{line}: field, flag, min, max, whole");
-                (text("field"), text("flag"), num("min"), num("max"), kv["whole"] == "true")
+                let values: Vec<&str> =
+                    line.trim().strip_suffix(',').expect("a line ends with ,").split(", ").collect();
+                assert_eq!(values.len(), 5, "{line}: field, flag, min, max, whole");
+                let text = |i: usize| values[i].trim_matches('\'').to_string();
+                let num = |i: usize| values[i].parse::<u64>().expect("a plain integer");
+                (text(0), text(1), num(2), num(3), values[4] == "true")
             })
             .collect()
     }

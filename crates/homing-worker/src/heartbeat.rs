@@ -10,7 +10,6 @@ use crate::error::Error;
 use crate::maintenance::lease_ttl;
 use crate::periodic::Periodic;
 use homing_core::scripts::{self, Beat, Heartbeat};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -36,7 +35,7 @@ pub(crate) async fn beat<H>(ctx: &Ctx<H>) -> Result<Heartbeat, Error> {
 
 /// The heartbeat won the maintenance lease: the maintenance task takes it from here.
 fn take_lease<H>(ctx: &Ctx<H>) {
-    if !ctx.maintainer.swap(true, Ordering::Relaxed) {
+    if !ctx.maintainer.send_replace(true) {
         info!(worker = %ctx.id, "took the maintenance lease");
     }
 }
@@ -54,7 +53,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     while task.next(&mut stop).await {
         let capacity = ctx.capacity();
         beats += 1;
-        let ask = beats.is_multiple_of(2) && !ctx.maintainer.load(Ordering::Relaxed) && !ctx.health.is_draining();
+        let ask = beats.is_multiple_of(2) && !ctx.is_maintainer() && !ctx.health.is_draining();
         let beat = Beat {
             worker: ctx.id.as_str(),
             liveness_ttl: ctx.config.liveness_ttl,

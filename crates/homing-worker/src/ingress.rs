@@ -7,7 +7,6 @@ use crate::error::Error;
 use crate::metrics::{INGRESS_BACKLOG, INGRESS_ENVELOPES};
 use crate::periodic::Periodic;
 use homing_core::scripts;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -22,7 +21,10 @@ const LIMIT: u32 = 500;
 pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut task = Periodic::new("ingress", TICK);
     while task.next(&mut stop).await {
-        if !ctx.maintainer.load(Ordering::Relaxed) {
+        if !ctx.is_maintainer() {
+            if !ctx.until_maintainer(&mut stop).await {
+                break;
+            }
             continue;
         }
         let result = async {

@@ -25,7 +25,6 @@ use crate::periodic::Periodic;
 use deadpool_redis::Connection;
 use homing_core::scripts;
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -53,10 +52,13 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
     let mut reported = HashSet::new();
     let mut due = Due::new(ctx.config.maintenance_interval, ctx.settings.visibility_timeout);
     while task.next(&mut stop).await {
-        if !ctx.maintainer.load(Ordering::Relaxed) {
+        if !ctx.is_maintainer() {
             if holding {
                 info!(worker = %ctx.id, "lost the maintenance lease");
                 holding = false;
+            }
+            if !ctx.until_maintainer(&mut stop).await {
+                break;
             }
             continue;
         }
@@ -77,7 +79,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             let c = task.conn(&ctx).await?;
             let held = scripts::lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str(), ttl).await?;
             if !held {
-                ctx.maintainer.store(false, Ordering::Relaxed);
+                ctx.maintainer.send_replace(false);
                 return Ok(());
             }
             if !holding {
@@ -93,11 +95,11 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
         if task.outcome(&ctx, result).is_none() {
             // Unsure whether the lease is still ours: stop routing ingress until the heartbeat
             // finds it ours again.
-            ctx.maintainer.store(false, Ordering::Relaxed);
+            ctx.maintainer.send_replace(false);
         }
     }
     // Stopping on purpose: hand the lease on now rather than after it expires.
-    if ctx.maintainer.swap(false, Ordering::Relaxed) {
+    if ctx.maintainer.send_replace(false) {
         if let Ok(c) = task.conn(&ctx).await {
             let _ = scripts::release_lease(&mut *c, &ctx.keys, "maintenance", ctx.id.as_str()).await;
         }

@@ -12,7 +12,6 @@ use homing_core::scripts::{self, HandBackPhase, InitMode};
 use homing_core::{Keys, QueueName, QueueSettings, WorkerId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,7 +58,7 @@ impl<H: Handler> Worker<H> {
             in_flight: Mutex::new(HashMap::new()),
             bad_setting: Default::default(),
             completer: Default::default(),
-            maintainer: AtomicBool::new(false),
+            maintainer: watch::channel(false).0,
         };
         Ok(Self { ctx: Arc::new(ctx) })
     }

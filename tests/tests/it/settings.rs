@@ -91,7 +91,13 @@ async fn a_corrupted_setting_fails_every_script_before_any_write() {
 
     let mut bad_values: Vec<(&str, &str)> = vec![("affinity", "sideways")];
     bad_values.extend(SETTING_RULES.iter().map(|r| (r.field, "abc")));
-    bad_values.extend([("max_attempts", "1e300"), ("max_waiting", "-1"), ("visibility_timeout_ms", "299")]);
+    // Digits only but out of range, on both sides, and forms Rust does not parse as whole numbers.
+    bad_values.extend([
+        ("max_attempts", "1e300"),
+        ("max_attempts", "1001"),
+        ("max_waiting", "-1"),
+        ("visibility_timeout_ms", "299"),
+    ]);
     for (field, raw) in bad_values {
         let good: String = c.hget(keys.meta(), field).await.unwrap();
         let _: () = c.hset(keys.meta(), field, raw).await.unwrap();
