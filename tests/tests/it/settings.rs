@@ -94,6 +94,7 @@ async fn a_corrupted_setting_fails_every_script_before_any_write() {
     // Digits only but out of range, on both sides, and forms Rust does not parse as whole numbers.
     bad_values.extend([
         ("max_attempts", "1e300"),
+        ("max_attempts", "1e2"),
         ("max_attempts", "1001"),
         ("max_waiting", "-1"),
         ("visibility_timeout_ms", "299"),
