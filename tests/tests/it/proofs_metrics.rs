@@ -56,12 +56,18 @@ async fn the_producer_counts_each_push_by_route_and_reason_and_each_dead_pin_it_
             Route::Duplicate
         ]
     );
+    // Through the ingress list: counted once sent, by the number of jobs; a call refused before
+    // sending counts nothing.
+    producer.ingress_many_raw(&[("i1", b"x"), ("i2", b"y")]).await.unwrap();
+    producer.ingress("i3", "z").await.unwrap();
+    producer.ingress_many_raw(&[("i4", b"x"), ("", b"y")]).await.unwrap_err();
     let pushed: Vec<(String, String, u64)> =
         metrics.named(JOBS_PUSHED).into_iter().map(|(l, n)| (l["route"].clone(), l["reason"].clone(), n)).collect();
     let expected = [
         ("delayed", "", 1),
         ("duplicate", "", 1),
         ("hit", "", 1),
+        ("ingress", "", 3),
         ("new", "", 2),
         ("spill", "busy", 1),
         ("spill", "dead", 1),
