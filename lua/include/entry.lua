@@ -29,25 +29,65 @@ end
 -- scales on, as nil once that entry is deleted while older ones remain.
 -- `last`, when given, is the overflow group's last-delivered id, read by the caller once for
 -- many acks.
-local function homing_ack(stream, entry_id, last)
-  redis.call('XACK', stream, GROUP, entry_id)
-  if string.sub(stream, -9) ~= ':overflow' then
-    redis.call('XDEL', stream, entry_id)
-    return
-  end
+-- Deletes the overflow's kept entries that delivery has moved past (all but `last`).
+local function homing_tidy_kept(stream, last)
   local kept = stream .. ':kept'
-  last = last or homing_last_delivered(stream)
   for _, id in ipairs(redis.call('SMEMBERS', kept)) do
     if id ~= last then
       redis.call('XDEL', stream, id)
       redis.call('SREM', kept, id)
     end
   end
+end
+
+-- An acked overflow entry: kept when it is the group's last-delivered one, else deleted.
+local function homing_drop_acked(stream, entry_id, last)
   if entry_id == last then
-    redis.call('SADD', kept, entry_id)
+    redis.call('SADD', stream .. ':kept', entry_id)
   else
     redis.call('XDEL', stream, entry_id)
   end
+end
+
+local function homing_ack(stream, entry_id, last)
+  redis.call('XACK', stream, GROUP, entry_id)
+  if string.sub(stream, -9) ~= ':overflow' then
+    redis.call('XDEL', stream, entry_id)
+    return
+  end
+  last = last or homing_last_delivered(stream)
+  homing_tidy_kept(stream, last)
+  homing_drop_acked(stream, entry_id, last)
+end
+
+-- Stream entry ids in order: the millisecond part, then the sequence, each compared as the
+-- decimal text Redis writes (no leading zeros), so ids beyond 2^53 compare exactly.
+local function homing_id_less(a, b)
+  local am, as = string.match(a, '^(%d+)%-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)%-(%d+)$')
+  if am ~= bm then
+    if #am ~= #bm then return #am < #bm end
+    return am < bm
+  end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+
+-- Of `ids` (entries of `stream`, at most 1000), a set of those pending to `worker`: one XPENDING
+-- over the range they span instead of one per entry. When the reply fills the page, entries
+-- past it may be missing from the set: `complete` is false, and a caller asks about an entry
+-- not in the set one by one (homing_is_pending_to).
+local function homing_pending_among(stream, ids, worker)
+  local lo, hi = ids[1], ids[1]
+  for _, id in ipairs(ids) do
+    if homing_id_less(id, lo) then lo = id end
+    if homing_id_less(hi, id) then hi = id end
+  end
+  local page = 1000
+  local set = {}
+  local p = redis.call('XPENDING', stream, GROUP, lo, hi, page, worker)
+  for _, e in ipairs(p) do set[e[1]] = true end
+  return set, #p < page
 end
 
 -- A flat field list {f1, v1, f2, v2, ...} as a map.

@@ -14,6 +14,7 @@ struct State {
     pins: Vec<Option<String>>,
     replies: Vec<(String, String, Vec<u8>)>,
     overflow_pending: u64,
+    overflow_len: u64,
     inbox_len: u64,
 }
 
@@ -70,8 +71,10 @@ async fn scenario(batched: bool) -> (Vec<Completion>, State) {
         finished("overflow", &taken[3].id, 3, "other", Some("p2")),
         finished("overflow", &stolen.id, 4, "elsewhere", None),
         finished("inbox", &inbox_entry.id, 5, "mine", Some("p1")),
+        // Listed twice: acked the first time, so stale the second.
+        finished("overflow", &taken[0].id, 0, "new1", Some("p1")),
     ];
-    let outputs: Vec<Vec<u8>> = (0..6).map(|n| vec![b'o', n as u8, 0xff]).collect();
+    let outputs: Vec<Vec<u8>> = (0..7).map(|n| vec![b'o', n as u8, 0xff]).collect();
     let list: Vec<(Finished<'_>, &[u8])> = jobs
         .iter()
         .zip(&outputs)
@@ -104,7 +107,8 @@ async fn scenario(batched: bool) -> (Vec<Completion>, State) {
     }
     let pending: redis::streams::StreamPendingReply = c.xpending(&overflow, "homing").await.unwrap();
     let inbox_len: u64 = c.xlen(&inbox).await.unwrap();
-    (done, State { pins, replies, overflow_pending: pending.count() as u64, inbox_len })
+    let overflow_len: u64 = c.xlen(&overflow).await.unwrap();
+    (done, State { pins, replies, overflow_pending: pending.count() as u64, overflow_len, inbox_len })
 }
 
 #[tokio::test]
@@ -119,6 +123,7 @@ async fn one_call_for_many_jobs_stamps_replies_and_acks_exactly_as_one_call_per_
         c(false, false, false), // other is pinned to wz, alive: kept
         c(true, false, false),  // pending to wb: stale, nothing written
         c(false, false, true),  // the inbox entry of mine
+        c(true, false, false),  // taken[0] again: already acked, stale
     ];
     assert_eq!(single, expected, "one call per job");
     assert_eq!(batched, expected, "one call for all");
@@ -131,6 +136,7 @@ async fn one_call_for_many_jobs_stamps_replies_and_acks_exactly_as_one_call_per_
             ("p2".into(), "job3".into(), vec![b'o', 3, 0xff]),
         ],
         overflow_pending: 1,
+        overflow_len: 1,
         inbox_len: 0,
     };
     assert_eq!(single_state, state, "one call per job");
@@ -161,6 +167,47 @@ async fn a_malformed_batch_is_refused_before_anything_is_written() {
     let e = raw.unwrap_err();
     assert_eq!(e.code(), Some("HOMING_BAD_ARG"), "{e}");
     assert!(e.to_string().contains("jobs must be a MessagePack array of 1-1000 jobs"), "{e}");
+}
+
+#[tokio::test]
+async fn a_batch_finds_its_entries_pending_among_more_than_a_thousand() {
+    // complete asks Redis which listed entries are still pending in pages of 1,000: an entry
+    // past the first page is asked about on its own, not taken for stale.
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("batchpel")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wa", Duration::from_secs(60), 2000).await.unwrap();
+    let inbox = keys.inbox("wa");
+    create_groups(&mut c, &[keys.overflow(), inbox.clone()]).await;
+    let mut pipe = redis::pipe();
+    for n in 0..1001 {
+        pipe.cmd("XADD").arg(&inbox).arg("*").arg(&[("id", format!("j{n}")), ("s", "s".into())]).ignore();
+    }
+    let () = pipe.query_async(&mut c).await.unwrap();
+    let read: redis::streams::StreamReadReply = c
+        .xread_options(
+            &[&inbox],
+            &[">"],
+            &redis::streams::StreamReadOptions::default().group("homing", "wa").count(1001),
+        )
+        .await
+        .unwrap();
+    let entries: Vec<String> = read.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(entries.len(), 1001);
+    // Out of id order: the range asked for runs from the lowest listed id to the highest.
+    let list: Vec<(Finished<'_>, &[u8])> = [&entries[1000], &entries[0], &entries[500]]
+        .iter()
+        .map(|id| {
+            (Finished { stream: &inbox, entry_id: id, job_id: "j", session: "s", reply_to: None }, b"".as_slice())
+        })
+        .collect();
+    let done = scripts::complete_many(&mut c, &keys, &inbox, "wa", &list).await.unwrap();
+    let ok = Completion { stale: false, stamped: false, on_owner: false };
+    let warm = Completion { on_owner: true, ..ok };
+    assert_eq!(done, vec![Completion { stamped: true, ..ok }, warm, warm]);
+    let left: u64 = c.xlen(&inbox).await.unwrap();
+    assert_eq!(left, 998);
 }
 
 /// What push and push_many return for the same list, and the queue each leaves behind.
