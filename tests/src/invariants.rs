@@ -4,7 +4,8 @@
 //! (the overflow and every inbox) holds a pending entry; and every run of a job carries its own
 //! attempt number, below `max_attempts`. A Redis error fails the check: it never reads as empty.
 
-use crate::conn;
+use crate::any_conn;
+use homing_core::{RedisConnection, RedisTarget};
 use homing_core::keys::GROUP;
 use homing_core::Keys;
 use redis::{AsyncCommands, RedisResult};
@@ -16,7 +17,7 @@ pub type Places = HashMap<String, Vec<String>>;
 
 /// Every stream that can hold a job entry: the overflow and every inbox key, including those
 /// of workers no longer listed (an orphan inbox would be a leak), with their place names.
-async fn job_streams(c: &mut redis::aio::MultiplexedConnection, keys: &Keys) -> RedisResult<Vec<(String, String)>> {
+async fn job_streams(c: &mut RedisConnection, keys: &Keys) -> RedisResult<Vec<(String, String)>> {
     let mut streams = vec![(keys.overflow(), "overflow".to_string())];
     let prefix = keys.inbox("");
     let mut inboxes: Vec<String> = c.keys(format!("{prefix}*")).await?;
@@ -31,7 +32,12 @@ async fn job_streams(c: &mut redis::aio::MultiplexedConnection, keys: &Keys) -> 
 /// Where every job is now. Envelopes in the ingress list count by their `id` field; one
 /// without an id is listed under `ingress:<n>` (it gets its id when routed).
 pub async fn locate(url: &str, keys: &Keys) -> RedisResult<Places> {
-    let mut c = conn(url).await;
+    locate_on(&RedisTarget::new(url), keys).await
+}
+
+/// [`locate`] on any target, a cluster included.
+pub async fn locate_on(target: &RedisTarget, keys: &Keys) -> RedisResult<Places> {
+    let mut c = any_conn(target).await;
     let mut places = Places::new();
     let mut streams = job_streams(&mut c, keys).await?;
     streams.push((keys.dead(), "dead".to_string()));
@@ -72,7 +78,12 @@ pub async fn locate(url: &str, keys: &Keys) -> RedisResult<Places> {
 /// the summary form of `XPENDING` (no `COUNT` that could hide entries). Streams without
 /// pending entries are left out.
 pub async fn pending(url: &str, keys: &Keys) -> RedisResult<HashMap<String, u64>> {
-    let mut c = conn(url).await;
+    pending_on(&RedisTarget::new(url), keys).await
+}
+
+/// [`pending`] on any target, a cluster included.
+pub async fn pending_on(target: &RedisTarget, keys: &Keys) -> RedisResult<HashMap<String, u64>> {
+    let mut c = any_conn(target).await;
     let mut out = HashMap::new();
     for (key, place) in job_streams(&mut c, keys).await? {
         let exists: bool = c.exists(&key).await?;
@@ -96,7 +107,12 @@ pub async fn pending(url: &str, keys: &Keys) -> RedisResult<HashMap<String, u64>
 /// both; that nothing is queued (ingress, delayed, an inbox, the overflow) or pending in any
 /// stream; and that no id is in two places.
 pub async fn assert_settled(url: &str, keys: &Keys, pushed: &[String], completed: &HashSet<String>) {
-    let places = locate(url, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
+    assert_settled_on(&RedisTarget::new(url), keys, pushed, completed).await
+}
+
+/// [`assert_settled`] on any target, a cluster included.
+pub async fn assert_settled_on(target: &RedisTarget, keys: &Keys, pushed: &[String], completed: &HashSet<String>) {
+    let places = locate_on(target, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
     for (id, at) in &places {
         assert_eq!(at.len(), 1, "job {id} is in {at:?}");
         assert_eq!(at[0], "dead", "job {id} is still queued in {}", at[0]);
@@ -109,14 +125,19 @@ pub async fn assert_settled(url: &str, keys: &Keys, pushed: &[String], completed
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    let pending = pending(url, keys).await.unwrap_or_else(|e| panic!("reading pending entries: {e}"));
+    let pending = pending_on(target, keys).await.unwrap_or_else(|e| panic!("reading pending entries: {e}"));
     assert!(pending.is_empty(), "entries still pending, by stream: {pending:?}");
 }
 
 /// Whether the queue holds nothing queued: no envelope, inbox or overflow entry, nothing
 /// delayed. Panics on a Redis error rather than answer either way.
 pub async fn is_drained(url: &str, keys: &Keys) -> bool {
-    let places = locate(url, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
+    is_drained_on(&RedisTarget::new(url), keys).await
+}
+
+/// [`is_drained`] on any target, a cluster included.
+pub async fn is_drained_on(target: &RedisTarget, keys: &Keys) -> bool {
+    let places = locate_on(target, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
     places.values().all(|at| at.iter().all(|p| p == "dead"))
 }
 

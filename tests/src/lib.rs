@@ -3,6 +3,7 @@
 //! workers that can be stopped or crashed, and a recorder of which worker ran which job.
 
 pub mod bin;
+pub mod cluster;
 #[cfg(feature = "containers")]
 mod container;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod server;
 pub mod workers;
 
 pub use bin::homing_bin;
+pub use cluster::RedisCluster;
 pub use processes::{read_record, read_starts, record_file, WorkerProcess};
 pub use recorder::{Recorder, Run};
 pub use server::{redis_url, Backend, RedisServer};
@@ -119,6 +121,13 @@ impl Deliveries {
 /// A plain multiplexed connection for assertions.
 pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
     conn_to(&homing_core::RedisTarget::new(url)).await
+}
+
+/// A connection to `target`, one node or a cluster (`target.cluster`), built as Homing builds
+/// its own.
+pub async fn any_conn(target: &homing_core::RedisTarget) -> homing_core::RedisConnection {
+    let timeouts = homing_core::Timeouts { connection: Duration::from_secs(5), response: Some(Duration::from_secs(5)) };
+    target.connect(timeouts).await.unwrap()
 }
 
 /// A multiplexed connection to `target` (TLS files and user included), built as Homing builds

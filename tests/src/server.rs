@@ -81,7 +81,7 @@ fn redis_url_set() -> bool {
     std::env::var("REDIS_URL").is_ok_and(|u| !u.is_empty())
 }
 
-fn binary_on_path() -> bool {
+pub(crate) fn binary_on_path() -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file()))
 }
@@ -141,7 +141,7 @@ enum Process {
     Container(Box<crate::container::ContainerServer>),
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -236,7 +236,7 @@ fn pong(port: u16) -> bool {
 }
 
 /// A `redis-server` from PATH in its own temporary directory.
-struct BinaryServer {
+pub(crate) struct BinaryServer {
     port: u16,
     tls: bool,
     dir: std::path::PathBuf,
@@ -245,7 +245,7 @@ struct BinaryServer {
 }
 
 impl BinaryServer {
-    fn start(port: u16, tls: bool, args: Vec<String>) -> Self {
+    pub(crate) fn start(port: u16, tls: bool, args: Vec<String>) -> Self {
         let dir = std::env::temp_dir().join(format!("homing-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut server = Self { port, tls, dir, args, child: None };

@@ -76,7 +76,7 @@ impl Drop for TestWorker {
 
 /// Waits until the worker is in `Q:workers` and both of its streams exist (groups created).
 async fn wait_registered(target: &homing_core::RedisTarget, keys: &homing_core::Keys, id: &WorkerId) {
-    let mut conn = crate::conn_to(target).await;
+    let mut conn = crate::any_conn(target).await;
     crate::wait_for("the worker to register", std::time::Duration::from_secs(10), || {
         let mut conn = conn.clone();
         async move {

@@ -141,6 +141,10 @@ schema allows only sums of <n>ms|s|m|h, which this sums.
   value: {{ .Values.prefix | quote }}
 - name: HOMING_LOG_FORMAT
   value: {{ .Values.worker.logFormat | quote }}
+{{- if .Values.redis.cluster }}
+- name: HOMING_REDIS_CLUSTER
+  value: "true"
+{{- end }}
 {{- with .Values.redis.username }}
 - name: HOMING_REDIS_USERNAME
   value: {{ . | quote }}

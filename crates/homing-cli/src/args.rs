@@ -11,6 +11,9 @@ pub struct Global {
     /// Redis URL. [default: redis://127.0.0.1:6379; `demo` starts its own redis-server instead]
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// The Redis is a Redis Cluster; --redis-url names one node of it or a comma-separated list.
+    #[arg(long, env = "HOMING_REDIS_CLUSTER", global = true)]
+    pub redis_cluster: bool,
     /// PEM file of the CA that signed the Redis server's certificate, for a rediss:// URL.
     /// [default: the system's trusted roots]
     #[arg(long, env = "HOMING_REDIS_CA_FILE", global = true)]
@@ -65,6 +68,7 @@ impl Global {
     pub fn target_at(&self, url: &str) -> homing_core::RedisTarget {
         homing_core::RedisTarget {
             url: url.to_string(),
+            cluster: self.redis_cluster,
             ca_file: self.redis_ca_file.clone(),
             client_cert: self.redis_client_cert.clone(),
             client_key: self.redis_client_key.clone(),
@@ -75,7 +79,7 @@ impl Global {
 
     /// The Redis URL as it may be printed: userinfo and secret parameters hidden.
     pub fn shown_url(&self) -> String {
-        homing_core::redact_url(self.url())
+        self.target().shown_url()
     }
 
     /// The queue's keys; checks the queue name and prefix before anything connects.

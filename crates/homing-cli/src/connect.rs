@@ -2,22 +2,20 @@
 //! the one place that decides when an error means "cannot connect".
 
 use crate::args::Global;
-use homing_core::RedisTarget;
-use redis::aio::MultiplexedConnection;
+use homing_core::{RedisConnection, RedisTarget, Timeouts};
 
 /// Connects to the Redis of `global`, with an error that names the URL (its secrets hidden).
-pub async fn connect(global: &Global) -> anyhow::Result<MultiplexedConnection> {
+pub async fn connect(global: &Global) -> anyhow::Result<RedisConnection> {
     connect_to(&global.target()).await
 }
 
 /// Connects to `target`; a set-up failure with a known fix (TLS, password) is that one line.
-pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<MultiplexedConnection> {
-    let client = target.client()?;
+pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<RedisConnection> {
     let connected = async {
-        let mut c = client.get_multiplexed_async_connection_with_config(&config()).await?;
+        let mut c = target.connect(timeouts()).await?;
         // A first command, so a TLS-only port given a redis:// URL fails here, explained.
         redis::cmd("PING").query_async::<()>(&mut c).await?;
-        Ok::<_, redis::RedisError>(c)
+        Ok::<_, homing_core::Error>(c)
     };
     match connected.await {
         Ok(c) => Ok(c),
@@ -32,10 +30,8 @@ pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<MultiplexedConne
 
 /// Timeouts for one-shot commands: a Redis that takes the TCP connection but never answers
 /// (a TLS-only port given a redis:// URL) fails in seconds instead of hanging.
-fn config() -> redis::AsyncConnectionConfig {
-    redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-        .set_response_timeout(Some(std::time::Duration::from_secs(5)))
+fn timeouts() -> Timeouts {
+    Timeouts { connection: std::time::Duration::from_secs(5), response: Some(std::time::Duration::from_secs(5)) }
 }
 
 /// A library error from connecting, as the user should read it: "cannot connect" only when

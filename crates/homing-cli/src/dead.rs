@@ -42,7 +42,7 @@ pub enum DeadCmd {
 
 type Entry = (String, Vec<(String, Vec<u8>)>);
 
-async fn entries(c: &mut redis::aio::MultiplexedConnection, key: &str, limit: usize) -> anyhow::Result<Vec<Entry>> {
+async fn entries(c: &mut homing_core::RedisConnection, key: &str, limit: usize) -> anyhow::Result<Vec<Entry>> {
     let v: redis::Value =
         redis::cmd("XRANGE").arg(key).arg("-").arg("+").arg("COUNT").arg(limit).query_async(c).await?;
     Ok(homing_core::stream::parse_entries(v)?.into_iter().map(|e| (e.id, e.fields)).collect())

@@ -27,7 +27,7 @@ struct Row {
 }
 
 /// Redis's command count and CPU seconds so far.
-pub(crate) async fn redis_counters(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(f64, f64)> {
+pub(crate) async fn redis_counters(c: &mut impl redis::aio::ConnectionLike) -> anyhow::Result<(f64, f64)> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await?;
     let calls: f64 =
         info.lines().filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<f64>().ok()).sum();
@@ -62,7 +62,7 @@ struct Period {
 /// Commands/s and CPU share of Redis, and this process's CPU share, over `secs` while `during`
 /// runs.
 async fn measure<F: std::future::Future<Output = anyhow::Result<()>>>(
-    c: &mut redis::aio::MultiplexedConnection,
+    c: &mut homing_core::RedisConnection,
     secs: f64,
     during: F,
 ) -> anyhow::Result<Period> {
@@ -100,7 +100,7 @@ async fn one(
     w: usize,
     rate: u32,
     secs: u64,
-    c: &mut redis::aio::MultiplexedConnection,
+    c: &mut homing_core::RedisConnection,
 ) -> anyhow::Result<Row> {
     let queue = format!("fleet-{w}-{:06x}", fastrand::u32(..0xff_ffff));
     let base = Instant::now();

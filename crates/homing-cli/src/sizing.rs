@@ -8,7 +8,7 @@ use homing_core::scripts::{self, InitMode};
 use homing_core::{QueueSettings, RedisTarget};
 use std::time::Duration;
 
-async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
+async fn used_memory(c: &mut homing_core::RedisConnection) -> anyhow::Result<f64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(c).await?;
     info.lines()
         .find_map(|l| l.strip_prefix("used_memory:"))

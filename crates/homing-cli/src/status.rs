@@ -121,7 +121,7 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
 }
 
 /// Age of the oldest overflow entry not yet delivered to any worker.
-async fn overflow_lag(c: &mut redis::aio::MultiplexedConnection, keys: &homing_core::Keys, now: i64) -> Option<u64> {
+async fn overflow_lag(c: &mut homing_core::RedisConnection, keys: &homing_core::Keys, now: i64) -> Option<u64> {
     let groups: Vec<std::collections::HashMap<String, redis::Value>> =
         redis::cmd("XINFO").arg("GROUPS").arg(keys.overflow()).query_async(c).await.ok()?;
     let last = groups.iter().find_map(|g| {

@@ -145,7 +145,7 @@ async fn serve<H: Handler>(
     handler: H,
     health: tokio::sync::watch::Sender<Option<homing_worker::Health>>,
 ) -> anyhow::Result<()> {
-    let at = format!("queue {:?} at {}", config.queue, homing_core::redact_url(&config.redis_url));
+    let at = format!("queue {:?} at {}", config.queue, config.redis_target().shown_url());
     let worker = Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
     let _ = health.send(Some(worker.health()));
     let report = worker.run(crate::shutdown::signal()).await?;

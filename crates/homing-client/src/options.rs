@@ -23,6 +23,9 @@ pub struct ProducerOptions {
     /// well above a push's sub-millisecond cost, short enough that a caller stuck behind a dead
     /// Redis hears about it quickly (redis-rs's own 500 ms default trips on a busy server).
     pub response_timeout: Duration,
+    /// Connect to a Redis Cluster; the URL names one node of it or a comma-separated list.
+    /// Default false: one Redis, what most deployments run.
+    pub redis_cluster: bool,
     /// PEM file of the CA that signed the Redis server's certificate, for a `rediss://` URL.
     /// Default none: the system's trusted roots (right for a managed Redis with a public CA).
     pub redis_ca_file: Option<PathBuf>,
@@ -41,6 +44,7 @@ impl Default for ProducerOptions {
         Self {
             prefix: homing_core::keys::DEFAULT_PREFIX.to_string(),
             response_timeout: Duration::from_secs(2),
+            redis_cluster: false,
             redis_ca_file: None,
             redis_client_cert: None,
             redis_client_key: None,
@@ -55,6 +59,7 @@ impl std::fmt::Debug for ProducerOptions {
         f.debug_struct("ProducerOptions")
             .field("prefix", &self.prefix)
             .field("response_timeout", &self.response_timeout)
+            .field("redis_cluster", &self.redis_cluster)
             .field("redis_ca_file", &self.redis_ca_file)
             .field("redis_client_cert", &self.redis_client_cert)
             .field("redis_client_key", &self.redis_client_key)
@@ -74,6 +79,12 @@ impl ProducerOptions {
     /// Sets [`ProducerOptions::response_timeout`].
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ProducerOptions::redis_cluster`].
+    pub fn redis_cluster(mut self, cluster: bool) -> Self {
+        self.redis_cluster = cluster;
         self
     }
 
@@ -102,8 +113,10 @@ impl ProducerOptions {
         self
     }
 
-    /// Takes the TLS files and user of `target` (its URL is given to `connect_with`).
+    /// Takes the cluster mode, TLS files and user of `target` (its URL is given to
+    /// `connect_with`).
     pub fn with_redis_target(mut self, target: &RedisTarget) -> Self {
+        self.redis_cluster = target.cluster;
         self.redis_ca_file = target.ca_file.clone();
         self.redis_client_cert = target.client_cert.clone();
         self.redis_client_key = target.client_key.clone();
@@ -112,10 +125,12 @@ impl ProducerOptions {
         self
     }
 
-    /// `url` with these options' TLS files and user, as `homing_core::connect` builds clients.
+    /// `url` with these options' cluster mode, TLS files and user, as `homing_core::connect`
+    /// builds clients.
     pub fn redis_target(&self, url: &str) -> RedisTarget {
         RedisTarget {
             url: url.to_string(),
+            cluster: self.redis_cluster,
             ca_file: self.redis_ca_file.clone(),
             client_cert: self.redis_client_cert.clone(),
             client_key: self.redis_client_key.clone(),

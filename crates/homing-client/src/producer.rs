@@ -1,12 +1,12 @@
 //! The producer: validates input, pushes jobs through the `push` script, reports routes.
-//! It reconnects on its own (redis-rs `ConnectionManager`); a push during an outage returns a
-//! retryable error, never a silent drop.
+//! It reconnects on its own (redis-rs `ConnectionManager`, or the cluster client, which also
+//! follows a failover); a push during an outage returns a retryable error, never a silent drop.
 
 use crate::options::{ProducerOptions, PushOptions};
 use crate::replies::Replies;
 use homing_core::job::{check_session, encode};
 use homing_core::scripts::{self, PushArgs, Pushed};
-use homing_core::{Error, JobId, Keys, QueueName, QueueSettings, Route};
+use homing_core::{Error, JobId, Keys, QueueName, QueueSettings, RedisConnection, Route, Timeouts};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
@@ -37,7 +37,7 @@ impl From<Pushed> for Receipt {
 /// so hand a clone to each task rather than putting the producer behind a lock.
 #[derive(Clone)]
 pub struct Producer {
-    conn: ConnectionManager,
+    conn: RedisConnection<ConnectionManager>,
     keys: Arc<Keys>,
     settings: Arc<OnceLock<QueueSettings>>,
     replies: Arc<Replies>,
@@ -64,14 +64,20 @@ impl Producer {
     pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
         let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
         let target = options.redis_target(url);
-        let client = target.client()?;
         let producer = format!("p{:016x}", fastrand::u64(..));
-        let replies = Arc::new(Replies::new(client.clone(), producer.clone(), keys.reply(&producer)));
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.response_timeout))
-            .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| target.explain(e))?;
+        let replies = Arc::new(Replies::new(target.clone(), producer.clone(), keys.reply(&producer)));
+        let mut conn = if target.cluster {
+            let timeouts = Timeouts { connection: options.response_timeout, response: Some(options.response_timeout) };
+            let conn = target.cluster_client()?.get_async_connection_with_config(timeouts.cluster()).await;
+            RedisConnection::Cluster(conn.map_err(|e| target.explain(e))?)
+        } else {
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(options.response_timeout))
+                .set_connection_timeout(Some(options.response_timeout))
+                .set_number_of_retries(2);
+            let conn = ConnectionManager::new_with_config(target.client()?, config).await;
+            RedisConnection::Single(conn.map_err(|e| target.explain(e))?)
+        };
         let settings = Arc::new(OnceLock::new());
         match scripts::load_settings(&mut conn, &keys).await {
             Ok(Some(s)) => {

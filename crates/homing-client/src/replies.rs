@@ -5,7 +5,7 @@
 
 use homing_core::stream::parse_read_reply;
 use homing_core::{Error, JobId};
-use redis::AsyncConnectionConfig;
+use homing_core::{RedisTarget, Timeouts};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -23,14 +23,14 @@ pub(crate) struct Replies {
     /// The producer id: the `r` field of its jobs and the suffix of its reply stream.
     pub(crate) producer: String,
     stream: String,
-    client: redis::Client,
+    target: RedisTarget,
     waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     reader: OnceLock<()>,
 }
 
 impl Replies {
-    pub(crate) fn new(client: redis::Client, producer: String, stream: String) -> Self {
-        Self { producer, stream, client, waiting: Mutex::new(HashMap::new()), reader: OnceLock::new() }
+    pub(crate) fn new(target: RedisTarget, producer: String, stream: String) -> Self {
+        Self { producer, stream, target, waiting: Mutex::new(HashMap::new()), reader: OnceLock::new() }
     }
 
     /// Registers interest in `id`'s reply (before the push, so no reply can be missed) and
@@ -78,17 +78,15 @@ impl Drop for Waiter {
 /// The reader loop: `XREAD BLOCK` on its own connection (a blocking read on the producer's
 /// shared connection would stall its pushes), deliver, then `XDEL` what was read.
 async fn read(replies: Weak<Replies>) {
-    let Some((client, stream)) = replies.upgrade().map(|r| (r.client.clone(), r.stream.clone())) else { return };
-    let config = AsyncConnectionConfig::new()
-        .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)))
-        .set_connection_timeout(Some(Duration::from_secs(5)));
+    let Some((target, stream)) = replies.upgrade().map(|r| (r.target.clone(), r.stream.clone())) else { return };
+    let timeouts = Timeouts { connection: Duration::from_secs(5), response: Some(READ_BLOCK + Duration::from_secs(5)) };
     let mut conn = None;
     let mut last = "0-0".to_string();
     let mut delay = Duration::from_millis(50);
     while replies.strong_count() > 0 {
         let result = async {
             if conn.is_none() {
-                conn = Some(client.get_multiplexed_async_connection_with_config(&config).await?);
+                conn = Some(target.connect(timeouts).await?);
             }
             let c = conn.as_mut().expect("just set");
             let reply: redis::Value = redis::cmd("XREAD")

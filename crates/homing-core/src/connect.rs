@@ -1,11 +1,13 @@
-//! Where Redis is and how to reach it: the URL, the TLS files and the ACL user. The one place a
-//! `redis::Client` is built, so the worker, the producer and every CLI command connect alike,
-//! and the one place a failed connection set-up is turned into a line that names the fix.
-//! Pools, timeouts and reconnection stay with the callers.
+//! Where Redis is and how to reach it: the URL (or a cluster's seed URLs), the TLS files and the
+//! ACL user. The one place a `redis::Client` or `redis::cluster::ClusterClient` is built, so the
+//! worker, the producer and every CLI command connect alike, and the one place a failed
+//! connection set-up is turned into a line that names the fix. Pools, timeouts and reconnection
+//! stay with the callers; `connection.rs` holds the one type over both kinds of connection.
 
 use crate::error::Error;
 use crate::redact_url;
-use redis::{ClientTlsConfig, ConnectionAddr, IntoConnectionInfo, TlsCertificates};
+use redis::cluster::ClusterClient;
+use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 use std::path::{Path, PathBuf};
 
 /// How to reach one Redis: a `redis://` or `rediss://` URL, for `rediss://` an optional CA file
@@ -20,8 +22,14 @@ use std::path::{Path, PathBuf};
 /// ```
 #[derive(Clone, Default)]
 pub struct RedisTarget {
-    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. With
+    /// [`RedisTarget::cluster`], one node of the cluster or a comma-separated list of them
+    /// (seeds: the client learns the other nodes from the first that answers).
     pub url: String,
+    /// Connect to a Redis Cluster (`--redis-cluster`): follow `MOVED`/`ASK`, load scripts on the
+    /// node that owns the queue's slot, ride out a failover. Default false: one Redis (or a
+    /// proxy that looks like one), which is what most deployments run.
+    pub cluster: bool,
     /// PEM file of the CA that signed the server's certificate (`--redis-ca-file`). Default
     /// none: the system's trusted roots, which is right for a managed Redis with a public CA.
     pub ca_file: Option<PathBuf>,
@@ -39,7 +47,8 @@ pub struct RedisTarget {
 impl std::fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisTarget")
-            .field("url", &redact_url(&self.url))
+            .field("url", &self.shown_url())
+            .field("cluster", &self.cluster)
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
@@ -53,6 +62,12 @@ impl RedisTarget {
     /// A target with only a URL.
     pub fn new(url: impl Into<String>) -> Self {
         Self { url: url.into(), ..Self::default() }
+    }
+
+    /// Sets [`RedisTarget::cluster`].
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Sets [`RedisTarget::ca_file`].
@@ -80,20 +95,64 @@ impl RedisTarget {
         self
     }
 
-    /// The URL as it may be printed: userinfo and secret parameters hidden.
+    /// The URL as it may be printed: userinfo and secret parameters hidden (of every seed).
     pub fn shown_url(&self) -> String {
-        redact_url(&self.url)
+        self.url.split(',').map(redact_url).collect::<Vec<_>>().join(",")
     }
 
-    /// Builds the client: reads and checks the TLS files, applies the user and password. Every
-    /// refusal is [`Error::Connect`] naming the setting to fix; nothing connects yet.
+    /// Builds the client of one Redis: reads and checks the TLS files, applies the user and
+    /// password. Every refusal is [`Error::Connect`] naming the setting to fix; nothing connects
+    /// yet. With [`RedisTarget::cluster`] set, use [`RedisTarget::cluster_client`].
     pub fn client(&self) -> Result<redis::Client, Error> {
-        let bad = Error::Connect;
-        let mut info = self
+        if self.cluster {
+            return Err(Error::Connect(format!(
+                "{} is a Redis Cluster (--redis-cluster is set), which this command cannot use; unset --redis-cluster (HOMING_REDIS_CLUSTER) to reach one node",
+                self.shown_url()
+            )));
+        }
+        if self.url.contains(",redis://") || self.url.contains(",rediss://") {
+            return Err(Error::Connect(format!(
+                "the Redis URL {} lists several nodes: set --redis-cluster (HOMING_REDIS_CLUSTER) for a Redis Cluster, or give one URL",
+                self.shown_url()
+            )));
+        }
+        let info = self.connection_info(&self.url)?;
+        match self.certificates(&info)? {
+            None => Ok(redis::Client::open(info)?),
+            Some(certs) => redis::Client::build_with_tls(info, certs)
+                .map_err(|e| Error::Connect(format!("cannot use the TLS files for {}: {e}", self.shown_url()))),
+        }
+    }
+
+    /// Builds the client of a Redis Cluster from the seed URLs, with the same TLS files, user and
+    /// password as [`RedisTarget::client`]; nothing connects yet. The seeds must agree on the
+    /// scheme and the user (the cluster client applies the first seed's to every node it finds).
+    pub fn cluster_client(&self) -> Result<ClusterClient, Error> {
+        let seeds = self
             .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| bad(format!("bad Redis URL {:?}: {e}", self.shown_url())))?;
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| self.connection_info(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = seeds.first() else {
+            return Err(Error::Connect("the Redis URL is empty: give one or more cluster nodes' URLs".to_string()));
+        };
+        let certs = self.certificates(first)?;
+        let mut builder = ClusterClient::builder(seeds);
+        if let Some(certs) = certs {
+            builder = builder.certs(certs);
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Connect(format!("bad Redis Cluster seed URLs {:?}: {e}", self.shown_url())))
+    }
+
+    /// One URL parsed, with [`RedisTarget::username`] and [`RedisTarget::password`] applied.
+    fn connection_info(&self, url: &str) -> Result<ConnectionInfo, Error> {
+        let bad = Error::Connect;
+        let info =
+            url.into_connection_info().map_err(|e| bad(format!("bad Redis URL {:?}: {e}", redact_url(url))))?;
         // No `CLIENT SETINFO` at connect: Redis 7.0 lacks it and a least-privilege user cannot
         // be granted it there, so 7.2 and later would log a denial for every connection.
         let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
@@ -104,7 +163,13 @@ impl RedisTarget {
         if let Some(password) = self.password.as_deref().filter(|p| !p.is_empty()) {
             settings = settings.set_password(password);
         }
-        info = info.set_redis_settings(settings);
+        Ok(info.set_redis_settings(settings))
+    }
+
+    /// The TLS files read and checked for a `rediss://` URL; none for `redis://`, where setting
+    /// one is refused.
+    fn certificates(&self, info: &ConnectionInfo) -> Result<Option<TlsCertificates>, Error> {
+        let bad = Error::Connect;
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
         if !tls {
             if let Some((flag, _)) = self.tls_files().into_iter().find(|(_, p)| p.is_some()) {
@@ -113,7 +178,7 @@ impl RedisTarget {
                     self.shown_url()
                 )));
             }
-            return Ok(redis::Client::open(info)?);
+            return Ok(None);
         }
         let client_tls = match (&self.client_cert, &self.client_key) {
             (None, None) => None,
@@ -133,8 +198,7 @@ impl RedisTarget {
             .map(|p| read_pem(p, "--redis-ca-file (HOMING_REDIS_CA_FILE)", "CERTIFICATE"))
             .transpose()?;
         install_crypto_provider();
-        redis::Client::build_with_tls(info, TlsCertificates { client_tls, root_cert })
-            .map_err(|e| bad(format!("cannot use the TLS files for {}: {e}", self.shown_url())))
+        Ok(Some(TlsCertificates { client_tls, root_cert }))
     }
 
     /// An error from connecting or from the first command as the user should read it: a TLS
@@ -257,6 +321,27 @@ mod tests {
         let client = RedisTarget::new("redis://u:p@localhost:6379").username("").password("").client().unwrap();
         let settings = client.get_connection_info().redis_settings();
         assert_eq!((settings.username(), settings.password()), (Some("u"), Some("p")), "empty is unset");
+    }
+
+    #[test]
+    fn several_urls_need_cluster_mode() {
+        let m = refusal(RedisTarget::new("redis://:pw@a:7000,redis://:pw@b:7001"));
+        assert_eq!(
+            m,
+            "the Redis URL redis://***@a:7000,redis://***@b:7001 lists several nodes: set --redis-cluster (HOMING_REDIS_CLUSTER) for a Redis Cluster, or give one URL"
+        );
+    }
+
+    #[test]
+    fn a_cluster_takes_every_seed_and_the_user() {
+        let target = RedisTarget::new("redis://a:7000, redis://b:7001").cluster(true).username("worker");
+        assert!(target.client().is_err(), "a cluster target has no single-node client");
+        assert!(target.cluster_client().is_ok());
+        let m = match RedisTarget::new("redis://a:7000,nonsense").cluster(true).cluster_client() {
+            Err(Error::Connect(m)) => m,
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        };
+        assert!(m.starts_with("bad Redis URL \"nonsense\""), "{m}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod connect;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod settings;
 pub mod stream;
 
 pub use connect::RedisTarget;
+pub use connection::{RedisConnection, Timeouts};
 pub use error::{Error, Result};
 pub use ids::{JobId, WorkerId};
 pub use job::Job;

@@ -26,8 +26,11 @@ use std::time::Duration;
 /// Its `Debug` output hides the password in `redis_url` and `redis_password`.
 #[derive(Clone)]
 pub struct WorkerConfig {
-    /// Redis URL. Default `redis://127.0.0.1:6379`.
+    /// Redis URL. Default `redis://127.0.0.1:6379`. With `redis_cluster`, one node of the
+    /// cluster or a comma-separated list of them.
     pub redis_url: String,
+    /// Connect to a Redis Cluster. Default false: one Redis, what most deployments run.
+    pub redis_cluster: bool,
     /// PEM file of the CA that signed the Redis server's certificate, for a `rediss://` URL.
     /// Default none: the system's trusted roots (right for a managed Redis with a public CA).
     pub redis_ca_file: Option<PathBuf>,
@@ -81,6 +84,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             redis_url: "redis://127.0.0.1:6379".to_string(),
+            redis_cluster: false,
             redis_ca_file: None,
             redis_client_cert: None,
             redis_client_key: None,
@@ -105,6 +109,12 @@ impl WorkerConfig {
     /// A default config for `queue` on `redis_url`.
     pub fn new(redis_url: impl Into<String>, queue: impl Into<String>) -> Self {
         Self { redis_url: redis_url.into(), queue: queue.into(), ..Self::default() }
+    }
+
+    /// Sets [`WorkerConfig::redis_cluster`].
+    pub fn redis_cluster(mut self, cluster: bool) -> Self {
+        self.redis_cluster = cluster;
+        self
     }
 
     /// Sets [`WorkerConfig::redis_ca_file`].
@@ -136,6 +146,7 @@ impl WorkerConfig {
     pub fn redis_target(&self) -> RedisTarget {
         RedisTarget {
             url: self.redis_url.clone(),
+            cluster: self.redis_cluster,
             ca_file: self.redis_ca_file.clone(),
             client_cert: self.redis_client_cert.clone(),
             client_key: self.redis_client_key.clone(),
@@ -147,6 +158,7 @@ impl WorkerConfig {
     /// Takes the URL, TLS files and user of `target`.
     pub fn with_redis_target(mut self, target: RedisTarget) -> Self {
         self.redis_url = target.url;
+        self.redis_cluster = target.cluster;
         self.redis_ca_file = target.ca_file;
         self.redis_client_cert = target.client_cert;
         self.redis_client_key = target.client_key;
@@ -241,7 +253,8 @@ impl WorkerConfig {
 impl std::fmt::Debug for WorkerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerConfig")
-            .field("redis_url", &homing_core::redact_url(&self.redis_url))
+            .field("redis_url", &self.redis_target().shown_url())
+            .field("redis_cluster", &self.redis_cluster)
             .field("redis_ca_file", &self.redis_ca_file)
             .field("redis_client_cert", &self.redis_client_cert)
             .field("redis_client_key", &self.redis_client_key)
@@ -289,6 +302,7 @@ mod tests {
             .maintenance_interval(s(8))
             .shutdown_grace(s(9))
             .queue_settings(settings.clone())
+            .redis_cluster(true)
             .redis_ca_file("/ca")
             .redis_client_cert("/cert", "/key")
             .redis_username("u")
@@ -299,6 +313,7 @@ mod tests {
             (Some("/ca".into()), Some("/cert".into()), Some("/key".into()))
         );
         assert_eq!((t.username.as_deref(), t.password.as_deref()), (Some("u"), Some("pw")));
+        assert!(t.cluster);
         let got = (c.prefix.as_str(), c.name.as_str(), c.concurrency, c.heartbeat_interval, c.liveness_ttl);
         assert_eq!(got, ("p", "n", 2, s(4), s(5)));
         assert_eq!((c.job_timeout, c.idle_block, c.maintenance_interval, c.shutdown_grace), (s(6), s(7), s(8), s(9)));

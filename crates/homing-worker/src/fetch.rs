@@ -10,7 +10,7 @@ use crate::context::{Ctx, Source};
 use crate::error::Error;
 use crate::execute;
 use crate::handler::Handler;
-use deadpool_redis::Connection;
+use crate::connections::{detach, Dedicated};
 use homing_core::scripts::{self, FetchFirst};
 use homing_core::stream::{parse_read_reply, StreamEntry};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use tracing::{info, warn};
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();
-    let mut blocking: Option<Connection> = None;
+    let mut blocking: Option<Dedicated> = None;
     // True after a blocking read came back empty: nothing is waiting, so block again at once.
     let mut idle = false;
     let mut failing = false;
@@ -53,7 +53,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                     // Drop the blocked read's connection, not back to the pool: a reply may
                     // still be on its way.
                     if let Some(conn) = blocking.take() {
-                        drop(Connection::take(conn));
+                        drop(detach(conn));
                     }
                     break;
                 }
@@ -115,7 +115,7 @@ async fn claim<H>(ctx: &Ctx<H>, free: u32, first: FetchFirst) -> Result<Vec<(Sou
 }
 
 /// One blocking read of both streams on a dedicated connection, up to `idle_block`.
-async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Connection>) -> Result<Vec<(Source, StreamEntry)>, Error> {
+async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<Vec<(Source, StreamEntry)>, Error> {
     if blocking.is_none() {
         *blocking = Some(ctx.conns.dedicated().await?);
     }

@@ -22,7 +22,7 @@ use crate::metrics::{
     WORKERS_ALIVE, WORKERS_REAPED,
 };
 use crate::periodic::Periodic;
-use deadpool_redis::Connection;
+use crate::connections::Dedicated;
 use homing_core::scripts;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -116,7 +116,7 @@ struct Judge {
 /// One round of every pass; reap and reclaim only as `judge` allows.
 async fn passes<H>(
     ctx: &Ctx<H>,
-    c: &mut Connection,
+    c: &mut Dedicated,
     judge: Judge,
     due: &mut Due,
     reported: &mut HashSet<String>,
@@ -178,7 +178,7 @@ async fn passes<H>(
 }
 
 /// The workers listed in `Q:workers`, for the passes that look at every one.
-async fn workers(keys: &homing_core::Keys, c: &mut Connection) -> Result<Vec<String>, Error> {
+async fn workers(keys: &homing_core::Keys, c: &mut Dedicated) -> Result<Vec<String>, Error> {
     Ok(redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).query_async(&mut *c).await?)
 }
 
@@ -215,7 +215,7 @@ fn full(items: Vec<String>, moved: impl Iterator<Item = u64>) -> Vec<String> {
 async fn gauges(
     keys: &homing_core::Keys,
     workers: &[String],
-    c: &mut Connection,
+    c: &mut Dedicated,
     reported: &mut HashSet<String>,
 ) -> Result<(), Error> {
     let mut pipe = redis::pipe();

@@ -4,7 +4,7 @@
 
 use crate::context::Ctx;
 use crate::error::Error;
-use deadpool_redis::Connection;
+use crate::connections::Dedicated;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
@@ -13,7 +13,7 @@ use tracing::{info, warn};
 pub(crate) struct Periodic {
     op: &'static str,
     tick: Interval,
-    conn: Option<Connection>,
+    conn: Option<Dedicated>,
     healthy: bool,
 }
 
@@ -41,7 +41,7 @@ impl Periodic {
     }
 
     /// The task's connection, taken from the pool after a failure dropped it.
-    pub(crate) async fn conn<H>(&mut self, ctx: &Ctx<H>) -> Result<&mut Connection, Error> {
+    pub(crate) async fn conn<H>(&mut self, ctx: &Ctx<H>) -> Result<&mut Dedicated, Error> {
         if self.conn.is_none() {
             self.conn = Some(ctx.conns.dedicated().await?);
         }

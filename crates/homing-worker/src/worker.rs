@@ -196,7 +196,7 @@ pub(crate) async fn with_retries<H, T, F, Fut>(
     mut call: F,
 ) -> Option<T>
 where
-    F: FnMut(redis::aio::MultiplexedConnection) -> Fut,
+    F: FnMut(homing_core::RedisConnection) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
     let give_up = match patience {

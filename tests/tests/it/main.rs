@@ -4,6 +4,7 @@ mod acl;
 mod bad_input;
 mod batching;
 mod cli;
+mod cluster;
 mod drain;
 mod examples;
 mod failures;
