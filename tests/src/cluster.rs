@@ -45,7 +45,8 @@ impl RedisCluster {
             .iter()
             .zip(buses)
             .map(|(port, bus)| {
-                let args = ["--cluster-enabled", "yes", "--cluster-port", &bus.to_string(), "--cluster-node-timeout", "5000"];
+                let args =
+                    ["--cluster-enabled", "yes", "--cluster-port", &bus.to_string(), "--cluster-node-timeout", "5000"];
                 BinaryServer::start(*port, false, args.iter().map(|a| a.to_string()).collect())
             })
             .collect();

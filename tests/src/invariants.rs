@@ -5,9 +5,9 @@
 //! attempt number, below `max_attempts`. A Redis error fails the check: it never reads as empty.
 
 use crate::any_conn;
-use homing_core::{RedisConnection, RedisTarget};
 use homing_core::keys::GROUP;
 use homing_core::Keys;
+use homing_core::{RedisConnection, RedisTarget};
 use redis::{AsyncCommands, RedisResult};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};

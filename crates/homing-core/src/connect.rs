@@ -143,16 +143,13 @@ impl RedisTarget {
         if let Some(certs) = certs {
             builder = builder.certs(certs);
         }
-        builder
-            .build()
-            .map_err(|e| Error::Connect(format!("bad Redis Cluster seed URLs {:?}: {e}", self.shown_url())))
+        builder.build().map_err(|e| Error::Connect(format!("bad Redis Cluster seed URLs {:?}: {e}", self.shown_url())))
     }
 
     /// One URL parsed, with [`RedisTarget::username`] and [`RedisTarget::password`] applied.
     fn connection_info(&self, url: &str) -> Result<ConnectionInfo, Error> {
         let bad = Error::Connect;
-        let info =
-            url.into_connection_info().map_err(|e| bad(format!("bad Redis URL {:?}: {e}", redact_url(url))))?;
+        let info = url.into_connection_info().map_err(|e| bad(format!("bad Redis URL {:?}: {e}", redact_url(url))))?;
         // No `CLIENT SETINFO` at connect: Redis 7.0 lacks it and a least-privilege user cannot
         // be granted it there, so 7.2 and later would log a denial for every connection.
         let mut settings = info.redis_settings().clone().set_skip_set_lib_name();

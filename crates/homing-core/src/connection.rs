@@ -69,9 +69,7 @@ pub struct Timeouts {
 impl Timeouts {
     /// The settings of a single-node connection.
     pub fn single(&self) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connection))
-            .set_response_timeout(self.response)
+        AsyncConnectionConfig::new().set_connection_timeout(Some(self.connection)).set_response_timeout(self.response)
     }
 
     /// The settings of a cluster connection (the same timeouts apply to each node).
@@ -92,7 +90,9 @@ impl RedisTarget {
         Ok(if self.cluster {
             RedisConnection::Cluster(self.cluster_client()?.get_async_connection_with_config(timeouts.cluster()).await?)
         } else {
-            RedisConnection::Single(self.client()?.get_multiplexed_async_connection_with_config(&timeouts.single()).await?)
+            RedisConnection::Single(
+                self.client()?.get_multiplexed_async_connection_with_config(&timeouts.single()).await?,
+            )
         })
     }
 }

@@ -41,7 +41,8 @@ impl Connections {
     /// The client (URL, TLS files, user) comes from `homing_core::connect`, like every other
     /// connection of Homing's.
     pub(crate) fn new(target: &RedisTarget, idle_block: Duration) -> Result<Self, Error> {
-        let timeouts = Timeouts { connection: Duration::from_secs(5), response: Some(idle_block + Duration::from_secs(5)) };
+        let timeouts =
+            Timeouts { connection: Duration::from_secs(5), response: Some(idle_block + Duration::from_secs(5)) };
         let pool = if target.cluster {
             let manager = ClusterManager { client: target.cluster_client()?, config: timeouts.cluster() };
             let pool = managed::Pool::builder(manager).max_size(POOL_SIZE).runtime(Runtime::Tokio1).build();

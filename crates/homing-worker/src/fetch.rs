@@ -6,11 +6,11 @@
 //! At shutdown a blocking read is dropped, not awaited: an entry Redis delivered to it in that
 //! instant stays pending to this worker, and the hand-back returns it (one attempt later).
 
+use crate::connections::{detach, Dedicated};
 use crate::context::{Ctx, Source};
 use crate::error::Error;
 use crate::execute;
 use crate::handler::Handler;
-use crate::connections::{detach, Dedicated};
 use homing_core::scripts::{self, FetchFirst};
 use homing_core::stream::{parse_read_reply, StreamEntry};
 use std::sync::Arc;

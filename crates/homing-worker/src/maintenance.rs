@@ -15,6 +15,7 @@
 //! Each pass is one atomic script per call, so a lease lost mid-pass (a holder that paused
 //! past the lease) cannot move a job twice: the next holder's scripts see the moved state.
 
+use crate::connections::Dedicated;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::metrics::{
@@ -22,7 +23,6 @@ use crate::metrics::{
     WORKERS_ALIVE, WORKERS_REAPED,
 };
 use crate::periodic::Periodic;
-use crate::connections::Dedicated;
 use homing_core::scripts;
 use std::collections::HashSet;
 use std::sync::Arc;

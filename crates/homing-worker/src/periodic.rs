@@ -2,9 +2,9 @@
 //! dedicated connection (so a blocked read or a burst of completions never delays it), and one
 //! log line per change between failing and working.
 
+use crate::connections::Dedicated;
 use crate::context::Ctx;
 use crate::error::Error;
-use crate::connections::Dedicated;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};

@@ -9,7 +9,9 @@ use crate::{config_with, recording, wait_runs};
 use homing_client::{Producer, ProducerOptions, Route, SpillReason};
 use homing_core::{Keys, QueueSettings};
 use homing_tests::invariants::{assert_settled_on, is_drained_on, Attempts, Gaps};
-use homing_tests::{fresh_queue, read_record, record_file, wait_for, RedisCluster, Recorder, TestWorker, WorkerProcess};
+use homing_tests::{
+    fresh_queue, read_record, record_file, wait_for, Recorder, RedisCluster, TestWorker, WorkerProcess,
+};
 use homing_worker::{HandlerError, Job, WorkerConfig};
 use redis::AsyncCommands;
 use std::collections::HashSet;
@@ -57,7 +59,8 @@ fn push_load(producer: &Producer, batches: usize, payload: &'static [u8]) -> tok
     tokio::spawn(async move {
         let mut ids = Vec::new();
         for batch in 0..batches {
-            let jobs: Vec<(String, &[u8])> = (0..50).map(|i| (format!("s{}", (batch * 50 + i) % 50), payload)).collect();
+            let jobs: Vec<(String, &[u8])> =
+                (0..50).map(|i| (format!("s{}", (batch * 50 + i) % 50), payload)).collect();
             for r in producer.push_many_raw(&jobs).await.unwrap() {
                 ids.push(r.unwrap().id.to_string());
             }
@@ -167,6 +170,7 @@ async fn on_a_cluster_a_master_failover_under_load_loses_no_job() {
 
     let pusher = push_load(&producer, 40, b"job");
     wait_runs(&rec, 200).await;
+    assert!(!pusher.is_finished(), "the failover starts while jobs are still being pushed");
     let (old, new) = tokio::task::block_in_place(|| cluster.failover(&keys.meta()));
     assert_ne!(old, new);
     assert_eq!(cluster.master_of(&keys.meta()), new, "the queue's slot moved to the promoted replica");
@@ -194,7 +198,8 @@ async fn the_cli_pushes_to_and_reports_on_a_cluster() {
     let cluster = RedisCluster::start();
     let queue = fresh_queue("cluster-cli");
     let rec = Recorder::default();
-    let worker = TestWorker::start(worker_config(&cluster, &queue, "w", QueueSettings::default()), recording("w", &rec));
+    let worker =
+        TestWorker::start(worker_config(&cluster, &queue, "w", QueueSettings::default()), recording("w", &rec));
 
     let mut push = homing(&cluster.url(), &queue);
     push.args(["push", "--redis-cluster", "s1", "hello"]);
