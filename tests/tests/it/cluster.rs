@@ -23,8 +23,13 @@ async fn producer(cluster: &RedisCluster, queue: &str) -> Producer {
     Producer::connect_with(&cluster.url(), queue, ProducerOptions::default().redis_cluster(true)).await.unwrap()
 }
 
+/// In-process workers on the cluster. None of these is killed, so liveness is the default's
+/// (3 s), not the 500 ms of `config`: six servers per test and a `homing` build beside them can
+/// starve a heartbeat long enough to have a live owner reaped, which would turn a `hit` into a
+/// `spill:dead`.
 fn worker_config(cluster: &RedisCluster, queue: &str, name: &str, settings: QueueSettings) -> WorkerConfig {
-    config_with(&cluster.url(), queue, name, settings).redis_cluster(true)
+    let base = config_with(&cluster.url(), queue, name, settings).redis_cluster(true);
+    WorkerConfig { heartbeat_interval: Duration::from_millis(500), liveness_ttl: Duration::from_secs(3), ..base }
 }
 
 async fn pin_of(cluster: &RedisCluster, keys: &Keys, session: &str) -> Option<String> {
