@@ -173,7 +173,15 @@ async fn one(
     let mut waits = std::mem::take(&mut *waits.lock().expect("not poisoned"));
     anyhow::ensure!(waits.len() as u64 >= total, "only {} of {total} jobs ran", waits.len());
     waits.sort_by(f64::total_cmp);
-    let p99_ms = waits[((waits.len() as f64 * 0.99) as usize).min(waits.len() - 1)];
+    let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
+    let p99_ms = at(0.99);
+    eprintln!(
+        "fleet: {w} workers: push -> start p50 {:.2} ms, p90 {:.2}, p99 {:.2}, max {:.2}",
+        at(0.5),
+        at(0.9),
+        p99_ms,
+        waits[waits.len() - 1]
+    );
     Ok(Row {
         workers: w,
         idle_cmds: idle.cmds,
