@@ -104,7 +104,8 @@ async fn one(
 ) -> anyhow::Result<Row> {
     let queue = format!("fleet-{w}-{:06x}", fastrand::u32(..0xff_ffff));
     let base = Instant::now();
-    let waits: Arc<Mutex<Vec<f64>>> = Arc::default();
+    // (route, ms from push to handler start) of every job.
+    let waits: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running = Vec::new();
     for i in 0..w {
@@ -121,7 +122,8 @@ async fn one(
         let handler = move |job: Job| {
             let pushed: u64 = std::str::from_utf8(&job.payload).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
             let now = base.elapsed().as_micros() as u64;
-            waits.lock().expect("not poisoned").push(now.saturating_sub(pushed) as f64 / 1000.0);
+            let route = job.route.clone().unwrap_or_default();
+            waits.lock().expect("not poisoned").push((route, now.saturating_sub(pushed) as f64 / 1000.0));
             async { Ok::<_, HandlerError>(()) }
         };
         let worker = Worker::new(config, handler).await.context("cannot start a fleet worker")?;
@@ -170,9 +172,29 @@ async fn one(
         r.await??;
     }
     crate::local_redis::remove_queue(target, &keys).await;
-    let mut waits = std::mem::take(&mut *waits.lock().expect("not poisoned"));
-    anyhow::ensure!(waits.len() as u64 >= total, "only {} of {total} jobs ran", waits.len());
-    waits.sort_by(f64::total_cmp);
+    let routed = std::mem::take(&mut *waits.lock().expect("not poisoned"));
+    anyhow::ensure!(routed.len() as u64 >= total, "only {} of {total} jobs ran", routed.len());
+    let quantiles = |mut waits: Vec<f64>| {
+        waits.sort_by(f64::total_cmp);
+        waits
+    };
+    // By route: a job routed to an idle owner's inbox and one taken from the overflow (that
+    // every idle worker is blocked on) take different paths through Redis.
+    let mut by_route: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for (route, wait) in &routed {
+        by_route.entry(route.clone()).or_default().push(*wait);
+    }
+    for (route, waits) in by_route {
+        let waits = quantiles(waits);
+        let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
+        eprintln!(
+            "fleet: {w} workers, route {route}: {} jobs, p50 {:.2} ms, p99 {:.2}",
+            waits.len(),
+            at(0.5),
+            at(0.99)
+        );
+    }
+    let waits = quantiles(routed.into_iter().map(|(_, wait)| wait).collect());
     let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
     let p99_ms = at(0.99);
     eprintln!(
