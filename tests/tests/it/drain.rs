@@ -59,6 +59,7 @@ async fn sigterm_with_a_long_job_in_flight_keeps_the_worker_alive_until_it_finis
     assert_eq!(a.wait_code(Duration::from_secs(15)), Some(0), "a drained worker exits 0");
     let log = a.log_text();
     assert!(log.contains("worker left: drained, every in-flight job settled"), "{log}");
+    assert!(!log.contains("shutdown_grace ended with jobs still running"), "nothing was cut short: {log}");
     assert!(!b.log_text().contains("reaped a dead worker"), "{}", b.log_text());
     let starts = read_starts(&record);
     assert_eq!(starts[&long].len(), 1, "the long job started once: {:?}", starts[&long]);
@@ -93,6 +94,10 @@ async fn past_shutdown_grace_the_unfinished_job_is_handed_back_and_runs_elsewher
     assert_eq!(a.wait_code(Duration::from_secs(15)), Some(75), "a worker whose grace ran out exits 75");
     let log = a.log_text();
     assert!(log.contains("worker left: shutdown_grace ran out, unfinished jobs handed back"), "{log}");
+    assert!(
+        log.contains("shutdown_grace ended with jobs still running: cancelling them and handing them back"),
+        "{log}"
+    );
     wait_for("the job to start again elsewhere", Duration::from_secs(10), || async {
         (read_starts(&record).get(&job).map_or(0, Vec::len) == 2).then_some(())
     })
@@ -178,6 +183,10 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
     for p in [&a, &b] {
         let log = p.log_text();
         assert!(!log.contains("deregistered while away"), "{} was reaped during the outage:\n{log}", p.name);
+        // The fetch loop said once that it failed, and that it fetches again.
+        let failed = log.find("fetch failed; retrying with backoff");
+        let again = log.rfind("fetching again");
+        assert!(failed.is_some() && again > failed, "{} logged the outage's fetch failure and its end:\n{log}", p.name);
     }
     // Jobs the killed worker held run again (it really died); no other job started twice.
     let starts = read_starts(&record);

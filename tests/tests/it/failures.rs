@@ -104,6 +104,37 @@ async fn a_panicking_handler_is_retried_and_the_worker_survives() {
 }
 
 #[tokio::test]
+async fn a_panics_message_is_the_dead_letters_error_whether_text_or_formatted() {
+    let (url, queue, producer) = setup("panicmsg").await;
+    // max_attempts 1: the panic's failure is the last, so its error is kept in the dead letter.
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(1)), move |job: Job| {
+        let text = job.decode::<String>().unwrap();
+        async move {
+            if text == "literal" {
+                panic!("a literal message");
+            }
+            if text == "formatted" {
+                std::panic::panic_any(format!("a {text} message"));
+            }
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let literal = producer.push("s1", "literal").await.unwrap();
+    let formatted = producer.push("s2", "formatted").await.unwrap();
+    let dead = wait_dead_letters(&url, producer.keys(), 2).await;
+    let mut errors: Vec<(&str, &str, &str)> =
+        dead.iter().map(|d| (d["id"].as_str(), d["reason"].as_str(), d["error"].as_str())).collect();
+    errors.sort();
+    let mut want = vec![
+        (literal.id.as_str(), "max_attempts", "handler panicked: a literal message"),
+        (formatted.id.as_str(), "max_attempts", "handler panicked: a formatted message"),
+    ];
+    want.sort();
+    assert_eq!(errors, want);
+    w.stop();
+}
+
+#[tokio::test]
 async fn a_malformed_entry_is_dead_lettered_and_the_worker_goes_on() {
     let (url, queue, producer) = setup("malformed").await;
     let rec = Recorder::default();
