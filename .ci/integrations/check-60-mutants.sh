@@ -31,8 +31,8 @@ for f in "${FILES[@]}"; do args+=(-f "crates/homing-worker/src/$f.rs"); done
 echo "check-60-mutants: cargo-mutants shard $SHARD of the worker's ${FILES[*]} code"
 # The tests that exercise those paths (the whole suite takes twice as long and adds no catch).
 # Within the lane's budget (4 minutes, so that CI stays near 30): what did not run is reported, not failed.
-# On the 2-core dev machine these tests take 160-250 s unmutated, above --timeout 120: there a
-# TIMEOUT does not prove a catch (a full run there needs --timeout above that; 450 was used).
+# On the 2-core dev machine these tests take 60-250 s unmutated as the load varies, so a
+# TIMEOUT under --timeout 120 does not prove a catch there (a full run needs more; 450 was used).
 timeout --signal=INT 240 cargo mutants "${args[@]}" -- -- routing:: failures:: drain:: proofs_recovery:: \
   proofs_metrics::a_workers proofs_metrics::the_wait faults::a_frozen faults::behind faults::a_long \
   faults::forget settings::a_running settings::a_worker requests:: script_rules:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true

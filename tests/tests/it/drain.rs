@@ -356,3 +356,24 @@ async fn a_killed_maintenance_holder_is_replaced_and_reaped_within_its_lease_and
     let now: Option<String> = conn(&url).await.get(&lease).await.unwrap();
     assert_eq!(now.as_deref(), Some(other.as_str()), "the survivor holds the lease");
 }
+
+/// A worker told to stop while Redis is down keeps trying its hand-back for a while (about
+/// 10 s), so an outage shorter than that still ends in a clean leave, not in a reap later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_during_a_short_redis_outage_still_leaves_once_redis_is_back() {
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = fresh_queue("leaveoutage");
+    let keys = keys_of(&queue);
+    let handler = |_job: homing_worker::Job| async { Ok::<_, homing_worker::HandlerError>(()) };
+    let w = homing_tests::TestWorker::start(crate::config(&url, &queue, "a"), handler);
+    let id = w.id.to_string();
+    assert!(live_workers(&url, &keys).await.contains(&id));
+    server.stop();
+    let stopping = std::thread::spawn(move || w.stop());
+    // Down across several of the hand-back's retries (50, 100, 200, 400 ms apart).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.restart();
+    tokio::task::spawn_blocking(move || stopping.join().unwrap()).await.unwrap();
+    assert!(!live_workers(&url, &keys).await.contains(&id), "the stopped worker left Q:workers");
+}
