@@ -38,9 +38,11 @@ for f in "${FILES[@]}"; do args+=(-f "crates/homing-worker/src/$f.rs"); done
 echo "check-60-mutants: cargo-mutants shard $SHARD of the worker's ${FILES[*]} code"
 # The tests that exercise those paths (the whole suite takes twice as long and adds no catch).
 # Within the lane's budget (4 minutes, so that CI stays near 30): what did not run is reported, not failed.
+# On the 2-core dev machine these tests take 60-250 s unmutated as the load varies, so a
+# TIMEOUT under --timeout 120 does not prove a catch there (a full run needs more; 450 was used).
 timeout --signal=INT 240 cargo mutants "${args[@]}" -- -- routing:: failures:: drain:: proofs_recovery:: \
   proofs_metrics::a_workers proofs_metrics::the_wait faults::a_frozen faults::behind faults::a_long \
-  faults::forget settings::a_running requests:: script_rules:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true
+  faults::forget settings::a_running settings::a_worker requests:: script_rules:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true
 # The tree was clean when it started: put back anything an interrupted run left mutated.
 git checkout -- crates/homing-worker
 survivors=0
@@ -52,7 +54,7 @@ while read -r mutant; do
     survivors=$((survivors + 1))
   fi
 done < <(cat "$OUT/mutants.out/missed.txt" 2>/dev/null)
-# Until a full run has cleared all 88, a Rust survivor is reported, not failed (the Lua
+# Until a full run has cleared all 107, a Rust survivor is reported, not failed (the Lua
 # mutants, all caught, fail above); HOMING_MUTANTS_STRICT=1 fails on one.
 if [ "$survivors" -gt 0 ]; then
   [ "${HOMING_MUTANTS_STRICT:-0}" = 1 ] && fail "$survivors Rust mutants survived that tests/mutants/equivalent.md does not explain"

@@ -59,6 +59,7 @@ async fn sigterm_with_a_long_job_in_flight_keeps_the_worker_alive_until_it_finis
     assert_eq!(a.wait_code(Duration::from_secs(15)), Some(0), "a drained worker exits 0");
     let log = a.log_text();
     assert!(log.contains("worker left: drained, every in-flight job settled"), "{log}");
+    assert!(!log.contains("shutdown_grace ended with jobs still running"), "nothing was cut short: {log}");
     assert!(!b.log_text().contains("reaped a dead worker"), "{}", b.log_text());
     let starts = read_starts(&record);
     assert_eq!(starts[&long].len(), 1, "the long job started once: {:?}", starts[&long]);
@@ -93,6 +94,10 @@ async fn past_shutdown_grace_the_unfinished_job_is_handed_back_and_runs_elsewher
     assert_eq!(a.wait_code(Duration::from_secs(15)), Some(75), "a worker whose grace ran out exits 75");
     let log = a.log_text();
     assert!(log.contains("worker left: shutdown_grace ran out, unfinished jobs handed back"), "{log}");
+    assert!(
+        log.contains("shutdown_grace ended with jobs still running: cancelling them and handing them back"),
+        "{log}"
+    );
     wait_for("the job to start again elsewhere", Duration::from_secs(10), || async {
         (read_starts(&record).get(&job).map_or(0, Vec::len) == 2).then_some(())
     })
@@ -178,6 +183,10 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
     for p in [&a, &b] {
         let log = p.log_text();
         assert!(!log.contains("deregistered while away"), "{} was reaped during the outage:\n{log}", p.name);
+        // The fetch loop said once that it failed, and that it fetches again.
+        let failed = log.find("fetch failed; retrying with backoff");
+        let again = log.rfind("fetching again");
+        assert!(failed.is_some() && again > failed, "{} logged the outage's fetch failure and its end:\n{log}", p.name);
     }
     // Jobs the killed worker held run again (it really died); no other job started twice.
     let starts = read_starts(&record);
@@ -346,4 +355,25 @@ async fn a_killed_maintenance_holder_is_replaced_and_reaped_within_its_lease_and
     assert!(took <= Duration::from_millis(2100), "reaped {took:?} after the kill");
     let now: Option<String> = conn(&url).await.get(&lease).await.unwrap();
     assert_eq!(now.as_deref(), Some(other.as_str()), "the survivor holds the lease");
+}
+
+/// A worker told to stop while Redis is down keeps trying its hand-back for a while (about
+/// 10 s), so an outage shorter than that still ends in a clean leave, not in a reap later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_during_a_short_redis_outage_still_leaves_once_redis_is_back() {
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = fresh_queue("leaveoutage");
+    let keys = keys_of(&queue);
+    let handler = |_job: homing_worker::Job| async { Ok::<_, homing_worker::HandlerError>(()) };
+    let w = homing_tests::TestWorker::start(crate::config(&url, &queue, "a"), handler);
+    let id = w.id.to_string();
+    assert!(live_workers(&url, &keys).await.contains(&id));
+    server.stop();
+    let stopping = std::thread::spawn(move || w.stop());
+    // Down across several of the hand-back's retries (50, 100, 200, 400 ms apart).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.restart();
+    tokio::task::spawn_blocking(move || stopping.join().unwrap()).await.unwrap();
+    assert!(!live_workers(&url, &keys).await.contains(&id), "the stopped worker left Q:workers");
 }

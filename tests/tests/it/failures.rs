@@ -104,6 +104,116 @@ async fn a_panicking_handler_is_retried_and_the_worker_survives() {
 }
 
 #[tokio::test]
+async fn a_panics_message_is_the_dead_letters_error_whether_text_or_formatted() {
+    let (url, queue, producer) = setup("panicmsg").await;
+    // max_attempts 1: the panic's failure is the last, so its error is kept in the dead letter.
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(1)), move |job: Job| {
+        let text = job.decode::<String>().unwrap();
+        async move {
+            if text == "literal" {
+                panic!("a literal message");
+            }
+            if text == "formatted" {
+                std::panic::panic_any(format!("a {text} message"));
+            }
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let literal = producer.push("s1", "literal").await.unwrap();
+    let formatted = producer.push("s2", "formatted").await.unwrap();
+    let dead = wait_dead_letters(&url, producer.keys(), 2).await;
+    let mut errors: Vec<(&str, &str, &str)> =
+        dead.iter().map(|d| (d["id"].as_str(), d["reason"].as_str(), d["error"].as_str())).collect();
+    errors.sort();
+    let mut want = vec![
+        (literal.id.as_str(), "max_attempts", "handler panicked: a literal message"),
+        (formatted.id.as_str(), "max_attempts", "handler panicked: a formatted message"),
+    ];
+    want.sort();
+    assert_eq!(errors, want);
+    w.stop();
+}
+
+/// A failure whose report meets a Redis outage is retried until Redis is back, not dropped:
+/// the job is dead-lettered by its failure (max_attempts 1), not reclaimed as stalled after
+/// visibility_timeout (30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_reported_during_a_redis_outage_is_recorded_once_redis_is_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut server = homing_tests::RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let queue = homing_tests::fresh_queue("failoutage");
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let rec = Recorder::default();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let returned = std::sync::Arc::new(AtomicBool::new(false));
+    let (r, g, ret) = (rec.clone(), gate.clone(), returned.clone());
+    let w = TestWorker::start(config_with(&url, &queue, "a", fast_backoff(1)), move |job: Job| {
+        r.record("a", &job);
+        let (g, ret) = (g.clone(), ret.clone());
+        async move {
+            g.acquire().await.unwrap().forget();
+            ret.store(true, Ordering::SeqCst);
+            Err::<(), _>(HandlerError::retry("failed while redis was down"))
+        }
+    });
+    let receipt = producer.push("s", "x").await.unwrap();
+    wait_runs(&rec, 1).await;
+    server.stop();
+    gate.add_permits(1);
+    wait_for("the handler to return", Duration::from_secs(5), || {
+        let ret = returned.clone();
+        async move { ret.load(Ordering::SeqCst).then_some(()) }
+    })
+    .await;
+    // Down across several of the failure's retries (50, 100, 200, 400 ms apart).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.restart();
+    let dead = wait_dead_letters(&url, producer.keys(), 1).await;
+    assert_eq!(
+        (dead[0]["id"].as_str(), dead[0]["reason"].as_str(), dead[0]["error"].as_str()),
+        (receipt.id.as_str(), "max_attempts", "failed while redis was down")
+    );
+    assert_eq!(rec.runs().len(), 1, "the job ran once");
+    w.stop();
+}
+
+/// A fetch that fails is retried with backoff (50 ms doubling to 2 s), and a fetch that finds
+/// its stream's consumer group gone (the inbox deleted) creates the groups again and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fetch_backs_off_and_a_deleted_inbox_gets_its_group_back() {
+    // A server of its own: its error counts are this worker's alone.
+    let server = homing_tests::RedisServer::start(&[]);
+    let url = server.url();
+    let queue = homing_tests::fresh_queue("fetchfail");
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let rec = Recorder::default();
+    let w = TestWorker::start(crate::config(&url, &queue, "a"), recording("a", &rec));
+    let inbox = producer.keys().inbox(w.id.as_str());
+    let mut c = conn(&url).await;
+    let wrongtype = |info: String| {
+        info.lines().find_map(|l| l.strip_prefix("errorstat_WRONGTYPE:count=")).map_or(0, |n| n.trim().parse().unwrap())
+    };
+    // The inbox replaced by a string: every fetch fails with WRONGTYPE until it is deleted.
+    let _: () = redis::pipe().del(&inbox).set(&inbox, "not a stream").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let info: String = redis::cmd("INFO").arg("errorstats").query_async(&mut c).await.unwrap();
+    let failed: u64 = wrongtype(info);
+    // Backing off, about seven fetches fail in 2 s (and a few gauge reads of the inbox); a
+    // loop that did not back off would fail thousands of times.
+    assert!((1..=30).contains(&failed), "{failed} WRONGTYPE errors in 2 s");
+    let _: () = c.del(&inbox).await.unwrap();
+    let job = producer.push("s", "after the fix").await.unwrap();
+    wait_for("the job pushed after the inbox was deleted", Duration::from_secs(10), || {
+        let n = rec.runs_of(job.id.as_str()).len();
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    w.stop();
+}
+
+#[tokio::test]
 async fn a_malformed_entry_is_dead_lettered_and_the_worker_goes_on() {
     let (url, queue, producer) = setup("malformed").await;
     let rec = Recorder::default();

@@ -279,6 +279,51 @@ async fn a_long_job_with_a_renewed_lease_is_not_reclaimed() {
     w.stop();
 }
 
+/// Renewal claims the entries running now and no others: once the job finishes, its entry is
+/// renewed no more, and an idle worker sends no `XCLAIM` at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_jobs_lease_is_renewed_while_it_runs_and_not_after() {
+    async fn xclaims(c: &mut redis::aio::MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await.unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_xclaim:calls="))
+            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    }
+    // A server of its own: its command counts are this worker's alone.
+    let server = homing_tests::RedisServer::start(&[]);
+    let url = server.url();
+    let queue = fresh_queue("renewonly");
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let keys = producer.keys().clone();
+    // Renewed every third of visibility_timeout: twice while the job runs 800 ms.
+    let settings = QueueSettings { visibility_timeout: Duration::from_secs(1), ..Default::default() };
+    let rec = Recorder::default();
+    let handler = {
+        let rec = rec.clone();
+        move |job: Job| {
+            rec.record("a", &job);
+            async {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                Ok::<_, HandlerError>(())
+            }
+        }
+    };
+    let w = TestWorker::start(config_with(&url, &queue, "a", settings), handler);
+    let mut c = conn(&url).await;
+    let job = producer.push_raw("s", b"long").await.unwrap();
+    wait_for("the job to complete", Duration::from_secs(15), || async {
+        let started = !rec.runs_of(job.id.as_str()).is_empty();
+        (started && is_drained(&url, &keys).await).then_some(())
+    })
+    .await;
+    assert!(xclaims(&mut c).await >= 1, "the running job's lease was renewed");
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    // Three renewal periods with nothing running.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(xclaims(&mut c).await, 0, "a finished job's entry is not renewed");
+    w.stop();
+}
+
 #[tokio::test]
 async fn behind_a_slow_owner_a_job_moves_after_max_wait() {
     let settings = QueueSettings { max_wait: Duration::from_millis(300), max_waiting: 1, ..Default::default() };

@@ -243,3 +243,49 @@ async fn a_full_inbox_does_not_starve_the_overflow() {
     assert!(at <= 3, "the overflow job ran {}th, after {} inbox jobs", at + 1, at - 2);
     owner.stop();
 }
+
+/// A worker claims only what it can start: with one slot, a job in its inbox and one in the
+/// overflow, it takes one and leaves the other undelivered (free for another worker, or for
+/// it once the slot frees), never both.
+#[tokio::test]
+async fn a_worker_claims_no_more_entries_than_its_free_slots() {
+    let (url, queue, producer) = setup("slots").await;
+    let rec = Recorder::default();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (r, g) = (rec.clone(), gate.clone());
+    let cfg = homing_worker::WorkerConfig { concurrency: 1, ..config(&url, &queue, "owner") };
+    let owner = TestWorker::start(cfg, move |job: Job| {
+        r.record("owner", &job);
+        let g = g.clone();
+        let hold = job.decode::<String>().unwrap() == "hold";
+        async move {
+            if hold {
+                g.acquire().await.unwrap().forget();
+            }
+            Ok::<_, HandlerError>(())
+        }
+    });
+    producer.push("hot", "warm-up").await.unwrap();
+    wait_runs(&rec, 1).await;
+    let keys = producer.keys().clone();
+    wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, &keys, "hot").await }).await;
+    assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
+    wait_runs(&rec, 2).await; // the one slot is held
+    assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
+    assert_eq!(producer.push("fresh", "hold").await.unwrap().route, Route::New);
+    gate.add_permits(1);
+    wait_runs(&rec, 3).await; // the slot freed and took one of the two
+    let mut c = conn(&url).await;
+    let mut pending = 0;
+    for stream in [keys.inbox(owner.id.as_str()), keys.overflow()] {
+        let summary: redis::Value =
+            redis::cmd("XPENDING").arg(&stream).arg("homing").query_async(&mut c).await.unwrap();
+        let redis::Value::Array(fields) = summary else { panic!("XPENDING summary: {summary:?}") };
+        pending += redis::from_redis_value_ref::<u64>(&fields[0]).unwrap();
+    }
+    // Released before the check: a worker holding an entry it cannot start waits for a slot.
+    gate.add_permits(2);
+    assert_eq!(pending, 1, "only the running job is delivered; the other waits undelivered");
+    wait_runs(&rec, 4).await;
+    owner.stop();
+}

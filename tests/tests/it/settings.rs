@@ -360,6 +360,24 @@ async fn scrape(addr: &str) -> String {
     body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
 }
 
+#[tokio::test]
+async fn a_worker_uses_the_stored_settings_and_shows_its_id_and_queue() {
+    let url = redis_url();
+    let name = fresh_queue("stored");
+    let queue = QueueName::new(name.as_str()).unwrap();
+    let keys = Keys::with_default_prefix(&queue);
+    let stored = QueueSettings { max_attempts: 7, max_wait: Duration::from_secs(9), ..Default::default() };
+    scripts::init(&mut conn(&url).await, &keys, InitMode::Create, &stored).await.unwrap();
+    // This worker's own settings are the defaults; the first writer's win.
+    let worker = homing_worker::Worker::new(crate::config(&url, &name, "a"), |_job| async {
+        Ok::<_, homing_worker::HandlerError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(worker.settings(), &stored);
+    assert_eq!(format!("{worker:?}"), format!("Worker {{ id: {:?}, queue: {queue:?} }}", worker.id()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_worker_reports_a_bad_setting_once_loses_nothing_and_resumes_when_it_is_fixed() {
     use homing_tests::{read_record, record_file, wait_for, WorkerProcess};
