@@ -22,13 +22,6 @@ local function homing_last_delivered(stream)
   return nil
 end
 
--- Ack before delete: a crash between them leaves a harmless deleted-but-pending id, never a
--- lost job, and XLEN (the route's backlog measure) drops only once the job is really done.
--- On the overflow, the entry at the group's last-delivered-id is kept (acked, listed in
--- Q:overflow:kept) until delivery moves past it: Redis 7.0 reports the group's lag, which KEDA
--- scales on, as nil once that entry is deleted while older ones remain.
--- `last`, when given, is the overflow group's last-delivered id, read by the caller once for
--- many acks.
 -- Deletes the overflow's kept entries that delivery has moved past (all but `last`).
 local function homing_tidy_kept(stream, last)
   local kept = stream .. ':kept'
@@ -49,6 +42,13 @@ local function homing_drop_acked(stream, entry_id, last)
   end
 end
 
+-- Ack before delete: a crash between them leaves a harmless deleted-but-pending id, never a
+-- lost job, and XLEN (the route's backlog measure) drops only once the job is really done.
+-- On the overflow, the entry at the group's last-delivered-id is kept (acked, listed in
+-- Q:overflow:kept) until delivery moves past it: Redis 7.0 reports the group's lag, which KEDA
+-- scales on, as nil once that entry is deleted while older ones remain.
+-- `last`, when given, is the overflow group's last-delivered id, read by the caller once for
+-- many acks.
 local function homing_ack(stream, entry_id, last)
   redis.call('XACK', stream, GROUP, entry_id)
   if string.sub(stream, -9) ~= ':overflow' then
@@ -75,8 +75,8 @@ end
 
 -- Of `ids` (entries of `stream`, at most 1000), a set of those pending to `worker`: one XPENDING
 -- over the range they span instead of one per entry. When the reply fills the page, entries
--- past it may be missing from the set: `complete` is false, and a caller asks about an entry
--- not in the set one by one (homing_is_pending_to).
+-- past it may be missing from the set: the second value, whether the set is whole, is then
+-- false, and a caller asks about an entry not in the set alone (homing_is_pending_to).
 local function homing_pending_among(stream, ids, worker)
   local lo, hi = ids[1], ids[1]
   for _, id in ipairs(ids) do

@@ -126,7 +126,8 @@ local function homing_settings(meta_key)
   end
   local affinity = v[2]
   local cfg = {affinity = affinity}
-  local good = affinity == 'on' or affinity == 'off' or affinity == 'shadow'
+  local good = false
+  for _, mode in ipairs(HOMING_AFFINITY_MODES) do good = good or affinity == mode end
   for i = 1, #HOMING_RULES, 5 do
     if not good then break end
     local raw = v[2 + (i + 4) / 5]
