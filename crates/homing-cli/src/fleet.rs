@@ -174,28 +174,20 @@ async fn one(
     crate::local_redis::remove_queue(target, &keys).await;
     let routed = std::mem::take(&mut *waits.lock().expect("not poisoned"));
     anyhow::ensure!(routed.len() as u64 >= total, "only {} of {total} jobs ran", routed.len());
-    let quantiles = |mut waits: Vec<f64>| {
-        waits.sort_by(f64::total_cmp);
-        waits
-    };
     // By route: a job routed to an idle owner's inbox and one taken from the overflow (that
     // every idle worker is blocked on) take different paths through Redis.
     let mut by_route: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for (route, wait) in &routed {
         by_route.entry(route.clone()).or_default().push(*wait);
     }
-    for (route, waits) in by_route {
-        let waits = quantiles(waits);
-        let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
-        eprintln!(
-            "fleet: {w} workers, route {route}: {} jobs, p50 {:.2} ms, p99 {:.2}",
-            waits.len(),
-            at(0.5),
-            at(0.99)
-        );
+    for (route, mut waits) in by_route {
+        waits.sort_by(f64::total_cmp);
+        let (p50, p99) = (quantile(&waits, 0.5), quantile(&waits, 0.99));
+        eprintln!("fleet: {w} workers, route {route}: {} jobs, p50 {p50:.2} ms, p99 {p99:.2}", waits.len());
     }
-    let waits = quantiles(routed.into_iter().map(|(_, wait)| wait).collect());
-    let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
+    let mut waits: Vec<f64> = routed.into_iter().map(|(_, wait)| wait).collect();
+    waits.sort_by(f64::total_cmp);
+    let at = |q: f64| quantile(&waits, q);
     let p99_ms = at(0.99);
     eprintln!(
         "fleet: {w} workers: push -> start p50 {:.2} ms, p90 {:.2}, p99 {:.2}, max {:.2}",
@@ -214,6 +206,11 @@ async fn one(
         own_busy_cpu: busy.own_cpu,
         p99_ms,
     })
+}
+
+/// The `q` quantile of `sorted` (ascending, not empty).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
 fn print(rows: &[Row], rate: u32, secs: u64) {
