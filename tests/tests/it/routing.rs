@@ -204,17 +204,18 @@ async fn a_dead_owners_pin_is_released_at_the_next_push() {
     assert_eq!(places[receipt.id.as_str()], ["overflow"], "the job waits in the overflow for any worker");
 }
 
-/// Fair reading: with its inbox kept full of its own sessions' jobs, a worker still starts a
-/// new session's job from the overflow within two fetches (reading the inbox first, it would
-/// run all twenty first), because the stream it reads first alternates.
-#[tokio::test]
-async fn a_full_inbox_does_not_starve_the_overflow() {
-    let settings = QueueSettings { max_waiting: 100, ..Default::default() };
-    let (url, queue, producer) = setup("fair").await;
+/// Starts `cfg` as the worker "owner" with concurrency 1, pins session `hot` to it and sends
+/// it a job that holds its one slot until a permit is added to the returned gate (a job whose
+/// payload is "hold" waits for one; any other runs at once).
+async fn hold_one_slot(
+    url: &str,
+    producer: &homing_client::Producer,
+    cfg: homing_worker::WorkerConfig,
+) -> (TestWorker, Recorder, Arc<tokio::sync::Semaphore>) {
     let rec = Recorder::default();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let (r, g) = (rec.clone(), gate.clone());
-    let cfg = homing_worker::WorkerConfig { concurrency: 1, ..config_with(&url, &queue, "owner", settings) };
+    let cfg = homing_worker::WorkerConfig { concurrency: 1, ..cfg };
     let owner = TestWorker::start(cfg, move |job: Job| {
         r.record("owner", &job);
         let g = g.clone();
@@ -229,8 +230,20 @@ async fn a_full_inbox_does_not_starve_the_overflow() {
     producer.push("hot", "warm-up").await.unwrap();
     wait_runs(&rec, 1).await;
     let keys = producer.keys().clone();
-    wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, &keys, "hot").await }).await;
+    wait_for("the pin", Duration::from_secs(5), || async { pin_of(url, &keys, "hot").await }).await;
     assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
+    (owner, rec, gate)
+}
+
+/// Fair reading: with its inbox kept full of its own sessions' jobs, a worker still starts a
+/// new session's job from the overflow within two fetches (reading the inbox first, it would
+/// run all twenty first), because the stream it reads first alternates.
+#[tokio::test]
+async fn a_full_inbox_does_not_starve_the_overflow() {
+    let settings = QueueSettings { max_waiting: 100, ..Default::default() };
+    let (url, queue, producer) = setup("fair").await;
+    let cfg = config_with(&url, &queue, "owner", settings);
+    let (owner, rec, gate) = hold_one_slot(&url, &producer, cfg).await;
     wait_runs(&rec, 2).await; // the owner's one slot is held
     for i in 0..20 {
         assert_eq!(producer.push("hot", &format!("turn {i}")).await.unwrap().route, Route::Hit, "turn {i}");
@@ -250,31 +263,14 @@ async fn a_full_inbox_does_not_starve_the_overflow() {
 #[tokio::test]
 async fn a_worker_claims_no_more_entries_than_its_free_slots() {
     let (url, queue, producer) = setup("slots").await;
-    let rec = Recorder::default();
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let (r, g) = (rec.clone(), gate.clone());
-    let cfg = homing_worker::WorkerConfig { concurrency: 1, ..config(&url, &queue, "owner") };
-    let owner = TestWorker::start(cfg, move |job: Job| {
-        r.record("owner", &job);
-        let g = g.clone();
-        let hold = job.decode::<String>().unwrap() == "hold";
-        async move {
-            if hold {
-                g.acquire().await.unwrap().forget();
-            }
-            Ok::<_, HandlerError>(())
-        }
-    });
-    producer.push("hot", "warm-up").await.unwrap();
-    wait_runs(&rec, 1).await;
-    let keys = producer.keys().clone();
-    wait_for("the pin", Duration::from_secs(5), || async { pin_of(&url, &keys, "hot").await }).await;
-    assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
+    let cfg = config(&url, &queue, "owner");
+    let (owner, rec, gate) = hold_one_slot(&url, &producer, cfg).await;
     wait_runs(&rec, 2).await; // the one slot is held
     assert_eq!(producer.push("hot", "hold").await.unwrap().route, Route::Hit);
     assert_eq!(producer.push("fresh", "hold").await.unwrap().route, Route::New);
     gate.add_permits(1);
     wait_runs(&rec, 3).await; // the slot freed and took one of the two
+    let keys = producer.keys();
     let mut c = conn(&url).await;
     let mut pending = 0;
     for stream in [keys.inbox(owner.id.as_str()), keys.overflow()] {
