@@ -30,7 +30,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
     let mut first = FetchFirst::Overflow;
-    'fetching: loop {
+    loop {
         while tasks.try_join_next().is_some() {}
         if *stop.borrow() {
             break;
@@ -72,14 +72,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                 for (source, entry) in entries {
                     let permit = match permit.take() {
                         Some(p) => p,
-                        // A blocking read can return an entry of each stream with one slot free:
-                        // wait for the next slot, but not past shutdown, which would otherwise
-                        // wait for a running job however long it takes. Entries not started
-                        // stay pending to this worker, and the hand-back returns them.
-                        None => tokio::select! {
-                            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                            _ = stop.changed() => break 'fetching,
-                        },
+                        None => slots.clone().acquire_owned().await.expect("the semaphore is never closed"),
                     };
                     tasks.spawn(execute::run(ctx.clone(), source, entry, permit));
                 }
