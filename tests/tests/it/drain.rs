@@ -322,7 +322,19 @@ async fn the_overflow_lag_stays_an_integer_when_the_last_delivered_job_finishes_
     assert_eq!(kept, std::slice::from_ref(&last.id));
     let len: u64 = c.xlen(keys.overflow()).await.unwrap();
     assert_eq!(len, 1);
-    assert_settled(&url, &keys, &ids, &ids.iter().cloned().collect()).await;
+    // A failure acks the same way: a dead-lettered last-delivered entry is kept too.
+    let completed: std::collections::HashSet<String> = ids.iter().cloned().collect();
+    ids.push(producer.push_raw("s3", b"x").await.unwrap().id.to_string());
+    let got: redis::Value = read(1).query_async(&mut c).await.unwrap();
+    let failed = homing_core::stream::parse_read_reply(got).unwrap().remove(0).1.remove(0);
+    let outcome = scripts::fail(&mut c, &keys, &keys.overflow(), &failed.id, "w-1", 0.5, Some("fatal"), "boom")
+        .await
+        .unwrap();
+    assert_eq!(outcome, scripts::Failure::Dead { reason: "fatal".into() });
+    assert_eq!(overflow_lag(&mut c, &keys).await, Some(0));
+    let kept: Vec<String> = c.smembers(keys.overflow_kept()).await.unwrap();
+    assert_eq!(kept, std::slice::from_ref(&failed.id));
+    assert_settled(&url, &keys, &ids, &completed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
