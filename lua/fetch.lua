@@ -3,8 +3,10 @@
   round trip, reading both fairly: `first` names the stream read first, and it gets half the
   slots (rounded up); the other gets the rest, and whatever one stream lacks the other may
   fill. The caller alternates `first`, so under a full inbox the overflow is still read at
-  every other call and never starves. (The blocking read when both are empty is a plain
-  XREADGROUP: scripts cannot block.)
+  every other call and never starves. When both are empty the worker blocks on the streams'
+  bells (BLPOP, include/bell.lua); a read of the overflow that left entries behind rings the
+  overflow's bell for one more idle worker.
+  Includes: bell
   KEYS[1] inbox         stream   the worker's inbox
   KEYS[2] overflow      stream   Q:overflow
   ARGV[1] worker                 the worker's id (its consumer name)
@@ -12,6 +14,7 @@
   ARGV[3] first                  'inbox' or 'overflow': the stream read first
   Returns: {inbox entries, overflow entries}, each a list of {entry id, {field, value, ...}}
   Errors:  HOMING_BAD_ARG    count out of range, or first not inbox/overflow
+           NOGROUP, WRONGTYPE  a stream is missing or not a stream: nothing is read
 ]]
 local worker, count, first = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not count or count < 1 or count > 10000 then
@@ -21,11 +24,33 @@ if first ~= 'inbox' and first ~= 'overflow' then
   return redis.error_reply('HOMING_BAD_ARG first must be inbox or overflow')
 end
 
+-- Both streams are checked before the first read: a read delivers (it writes the group's
+-- pending list), so a failing second read would strand what the first one delivered.
+for _, stream in ipairs(KEYS) do
+  local t = redis.call('TYPE', stream).ok
+  if t == 'none' then
+    return redis.error_reply('NOGROUP ' .. stream .. ' does not exist; the worker recreates it with its group')
+  elseif t ~= 'stream' then
+    return redis.error_reply('WRONGTYPE ' .. stream .. ' is a ' .. t .. ', not a stream; delete it')
+  end
+end
+
+-- Whether the last read of the overflow left undelivered entries behind it.
+local left_behind = false
 local function take(stream, n)
   if n < 1 then return {} end
   local r = redis.call('XREADGROUP', 'GROUP', 'homing', worker, 'COUNT', n, 'STREAMS', stream, '>')
-  if r then return r[1][2] end
-  return {}
+  local got = r and r[1][2] or {}
+  if stream == KEYS[2] then
+    left_behind = false
+    if #got == n then
+      -- Entries after the last one read are undelivered (acked entries kept for the lag sit
+      -- at or before the group's cursor).
+      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+      left_behind = newest[1] ~= got[n][1]
+    end
+  end
+  return got
 end
 
 local a, b = KEYS[1], KEYS[2]
@@ -34,5 +59,6 @@ local from_a = take(a, math.ceil(count / 2))
 local from_b = take(b, count - #from_a)
 local more = take(a, count - #from_a - #from_b)
 for _, e in ipairs(more) do table.insert(from_a, e) end
+if left_behind then homing_ring(KEYS[2], HOMING_OVERFLOW_BELLS) end
 if first == 'overflow' then return {from_b, from_a} end
 return {from_a, from_b}

@@ -5,7 +5,7 @@
   the route one attempt later (dead-lettered with reason `shutdown` past max_attempts), entries
   never delivered go to the overflow as they are; then it deletes the inbox and the consumer
   and deregisters the worker.
-  Includes: settings, route, entry, requeue
+  Includes: settings, bell, route, entry, requeue
   KEYS[1] meta          hash     Q:meta
   KEYS[2] workers       zset     Q:workers
   KEYS[3] capacity      hash     Q:capacity
@@ -33,7 +33,8 @@ if phase == 'drain' then
   local read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'STREAMS', KEYS[4], '>')
   if read then
     for _, e in ipairs(read[1][2]) do
-      redis.call('XADD', KEYS[5], '*', unpack(homing_with_route(e[2], 'spill:busy')))
+      local unstarted = homing_with_route(e[2], 'spill:busy')
+      homing_add_overflow(KEYS[5], unstarted)
       homing_ack(KEYS[4], e[1])
       moved = moved + 1
     end
@@ -52,12 +53,13 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
     if delivered[e[1]] then
       homing_requeue(Q, cfg, now, e[2], homing_map(e[2]), 'shutdown', err, worker, true)
     else
-      redis.call('XADD', KEYS[5], '*', unpack(homing_with_route(e[2], 'spill:busy')))
+      homing_add_overflow(KEYS[5], homing_with_route(e[2], 'spill:busy'))
     end
     moved = moved + 1
   end
   redis.call('DEL', KEYS[4])
 end
+redis.call('DEL', KEYS[4] .. ':bell')
 if redis.call('EXISTS', KEYS[5]) == 1 then
   -- Overflow entries still pending to this worker (jobs it cut short) go back one attempt
   -- later: deleting the consumer alone would leave them delivered to no one.

@@ -8,7 +8,7 @@
   envelope. No envelope is ever lost: the script never pops first. It reads the oldest (LRANGE
   of the list's tail), enqueues or dead-letters each, and removes exactly those it handled with
   LTRIM as its last write.
-  Includes: settings, msgpack, route
+  Includes: settings, msgpack, bell, route
   KEYS[1] meta          hash     Q:meta
   KEYS[2] ingress       list     Q:ingress
   ARGV[1] limit                  envelopes taken per call at most (1-10000)

@@ -3,7 +3,7 @@
   clock (whole ms) is strictly past its score, so it never starts before its delay. A member
   that is not a MessagePack map with id, s and p goes to Q:dead (reason `malformed`, the raw
   member kept) instead of failing the pass.
-  Includes: settings, msgpack, route
+  Includes: settings, msgpack, bell, route
   KEYS[1] meta          hash     Q:meta
   ARGV[1] limit                  at most this many jobs per call (1-10000)
   Returns: the number of jobs moved (routed or dead-lettered)

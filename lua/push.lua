@@ -1,6 +1,6 @@
 --[[
   push: enqueue one job: idempotency key, delay, or the pin-or-spill route.
-  Includes: settings, route, push
+  Includes: settings, bell, route, push
   KEYS[1] meta          hash     Q:meta
   ARGV[1] id                     job id, 1-64 bytes, unique per queue
   ARGV[2] session                affinity key, 1-256 bytes

@@ -1,7 +1,7 @@
 --[[
   push_many: enqueue many jobs in one call, each exactly as `push` would, in order (a later job
   sees an idempotency key or a pin an earlier one wrote). The settings are read once.
-  Includes: settings, route, push
+  Includes: settings, bell, route, push
   KEYS[1] meta          hash     Q:meta
   ARGV[1] jobs                   MessagePack array of 1-1000 jobs, each an array of push's eight
                                  arguments in push's order: {id, session, payload, delay_ms, key,

@@ -5,7 +5,7 @@
   consumer, inbox and capacity are deleted and it leaves Q:workers. Large inboxes take several
   calls: the worker stays listed until the last one. Given a worker id, it forgets that worker
   (`homing forget`), refusing one that is alive unless forced.
-  Includes: settings, route, entry, requeue
+  Includes: settings, bell, route, entry, requeue
   KEYS[1] meta          hash     Q:meta
   KEYS[2] workers       zset     Q:workers
   KEYS[3] capacity      hash     Q:capacity
@@ -78,7 +78,7 @@ for _, e in ipairs(inbox_entries) do
   moved = moved + 1
 end
 if inbox_more then return {dead, moved, 0} end
-redis.call('DEL', inbox)
+redis.call('DEL', inbox, inbox .. ':bell')
 
 for _, e in ipairs(overflow_entries) do
   homing_ack(KEYS[4], e[1])

@@ -4,7 +4,7 @@
   through the route one attempt later (dead-lettered with reason `stalled` past max_attempts),
   and release each such session's pin if the stalled worker owns it. A late completion by the
   stalled worker is then `stale`.
-  Includes: settings, route, entry, requeue
+  Includes: settings, bell, route, entry, requeue
   KEYS[1] meta          hash     Q:meta
   KEYS[2] stream        stream   a live worker's inbox or Q:overflow
   ARGV[1] limit                  entries moved per call at most (1-10000)

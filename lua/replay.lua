@@ -1,7 +1,7 @@
 --[[
   replay: send a dead letter back through the route as a fresh job (attempt 0), removing it
   from Q:dead.
-  Includes: settings, route, entry
+  Includes: settings, bell, route, entry
   KEYS[1] meta          hash     Q:meta
   KEYS[2] dead          stream   Q:dead
   ARGV[1] entry_id               the dead letter's entry id in Q:dead

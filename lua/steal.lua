@@ -6,7 +6,7 @@
   pin stays, as the owner is alive, only slow. The inbox is then listed again at its oldest
   undelivered entry, or dropped when it has none (entries delivered meanwhile leave it listed
   until this pass looks, once).
-  Includes: settings, route, entry
+  Includes: settings, bell, route, entry
   KEYS[1] meta          hash     Q:meta
   KEYS[2] waiting       zset     Q:waiting: worker id → time (ms) of its oldest queued job
   KEYS[3] overflow      stream   Q:overflow
@@ -32,7 +32,7 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LI
   else
     for _, e in ipairs(redis.call('XRANGE', inbox, '(' .. last, tostring(cutoff), 'COUNT', limit - moved)) do
       redis.call('XDEL', inbox, e[1])
-      redis.call('XADD', KEYS[3], '*', unpack(homing_with_route(e[2], 'spill:wait')))
+      homing_add_overflow(KEYS[3], homing_with_route(e[2], 'spill:wait'))
       moved = moved + 1
     end
     local oldest = redis.call('XRANGE', inbox, '(' .. last, '+', 'COUNT', 1)[1]

@@ -30,7 +30,7 @@ local function homing_route(Q, cfg, now, session, fields)
   if cfg.affinity == 'off' then
     table.insert(fields, 'route')
     table.insert(fields, 'off')
-    redis.call('XADD', overflow, '*', unpack(fields))
+    homing_add_overflow(overflow, fields)
     return 'off'
   end
   local pin = Q .. ':pin:' .. session
@@ -65,18 +65,19 @@ local function homing_route(Q, cfg, now, session, fields)
     if route == 'hit' then word = 'shadow:hit' end
     table.insert(fields, 'route')
     table.insert(fields, word)
-    redis.call('XADD', overflow, '*', unpack(fields))
+    homing_add_overflow(overflow, fields)
     return word
   end
   table.insert(fields, 'route')
   table.insert(fields, route)
   if route == 'hit' then
     redis.call('XADD', inbox, '*', unpack(fields))
+    homing_ring(inbox, 1)
     -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).
     redis.call('ZADD', Q .. ':waiting', 'NX', now, owner)
     redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   else
-    redis.call('XADD', overflow, '*', unpack(fields))
+    homing_add_overflow(overflow, fields)
   end
   return route
 end

@@ -136,6 +136,14 @@ impl Keys {
         format!("{}:overflow:kept", self.base)
     }
 
+    /// `<stream>:bell` (`Q:overflow:bell`, `Q:inbox:<worker>:bell`): the list an idle worker
+    /// blocks on (`BLPOP`) instead of the stream: every `XADD` to the stream pushes an element
+    /// (up to a few), which wakes one blocked worker to fetch. Redis walks every client blocked
+    /// on a stream at each `XADD`, but serves a list element to one.
+    pub fn bell(stream: &str) -> String {
+        format!("{stream}:bell")
+    }
+
     /// `Q:waiting`: worker id → the time (ms) of the oldest job queued in its inbox, listed by
     /// the route, so steal looks only at inboxes where a job may have waited past `max_wait`.
     pub fn waiting(&self) -> String {

@@ -1,10 +1,11 @@
 //! The fetch loop: with `free` slots, claim inbox and overflow entries in one script call,
 //! the stream read first alternating at every call so that neither starves (a full inbox of
-//! cheap warm jobs would otherwise keep new sessions waiting in the overflow); when both are empty, one blocking `XREADGROUP` on both streams on a dedicated
-//! connection, repeated without the script while nothing comes, so an idle worker costs Redis
-//! one command per `idle_block`. Each entry runs as its own task under a concurrency permit.
-//! At shutdown a blocking read is dropped, not awaited: an entry Redis delivered to it in that
-//! instant stays pending to this worker, and the hand-back returns it (one attempt later).
+//! cheap warm jobs would otherwise keep new sessions waiting in the overflow); when both are
+//! empty, one blocking `BLPOP` on both streams' bells on a dedicated connection, then the
+//! script again, so an idle worker costs Redis two commands per `idle_block`. Each entry runs as
+//! its own task under a concurrency permit. At shutdown a blocking wait is dropped, not
+//! awaited: a bell Redis handed to it in that instant is lost, which only leaves another idle
+//! worker asleep until its own wait runs out.
 
 use crate::connections::{detach, Dedicated};
 use crate::context::{Ctx, Source};
@@ -12,7 +13,8 @@ use crate::error::Error;
 use crate::execute;
 use crate::handler::Handler;
 use homing_core::scripts::{self, FetchFirst};
-use homing_core::stream::{parse_read_reply, StreamEntry};
+use homing_core::stream::StreamEntry;
+use homing_core::Keys;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -25,8 +27,6 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut blocking: Option<Dedicated> = None;
-    // True after a blocking read came back empty: nothing is waiting, so block again at once.
-    let mut idle = false;
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
     let mut first = FetchFirst::Overflow;
@@ -40,15 +40,11 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             _ = stop.changed() => break,
         };
         let free = 1 + slots.available_permits() as u32;
-        let claimed = if idle {
-            Ok(Vec::new())
-        } else {
-            first = first.other();
-            claim(&ctx, free, first).await
-        };
-        let batch = match claimed {
+        first = first.other();
+        let batch = match claim(&ctx, free, first).await {
+            // Nothing to take: wait for a bell, then fetch again (with the permit taken anew).
             Ok(entries) if entries.is_empty() => tokio::select! {
-                read = wait(&ctx, &mut blocking) => read,
+                woke = wait(&ctx, &mut blocking) => woke.map(|()| entries),
                 _ = stop.changed() => {
                     // Drop the blocked read's connection, not back to the pool: a reply may
                     // still be on its way.
@@ -62,7 +58,6 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
         };
         match batch {
             Ok(entries) => {
-                idle = entries.is_empty();
                 if failing {
                     info!(worker = %ctx.id, "fetching again");
                     failing = false;
@@ -78,7 +73,6 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                 }
             }
             Err(e) => {
-                idle = false;
                 drop(permit);
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
                 blocking = None;
@@ -114,32 +108,22 @@ async fn claim<H>(ctx: &Ctx<H>, free: u32, first: FetchFirst) -> Result<Vec<(Sou
     Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect())
 }
 
-/// One blocking read of both streams on a dedicated connection, up to `idle_block`.
-async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<Vec<(Source, StreamEntry)>, Error> {
+/// Blocks up to `idle_block` on the bells of both streams (`BLPOP`, on a dedicated
+/// connection): the caller then fetches, whether a bell rang or the wait ran out (a bell lost
+/// to a dropped connection costs at most one `idle_block`). The bells are lists because Redis
+/// serves a list element to one blocked client, while every `XADD` to a stream walks all the
+/// clients blocked on it: a thousand idle workers blocked on the overflow made each overflow
+/// job cost Redis about 0.5 ms (ARCHITECTURE.md, "Bells").
+async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<(), Error> {
     if blocking.is_none() {
         *blocking = Some(ctx.conns.dedicated().await?);
     }
     let conn = blocking.as_mut().expect("just set");
-    // COUNT 1 per stream: this read only wakes the loop; the next fetch takes the rest.
-    let reply: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(homing_core::keys::GROUP)
-        .arg(ctx.id.as_str())
-        .arg("COUNT")
-        .arg(1)
-        .arg("BLOCK")
-        .arg(ctx.config.idle_block.as_millis() as u64)
-        .arg("STREAMS")
-        .arg(&ctx.inbox)
-        .arg(&ctx.overflow)
-        .arg(">")
-        .arg(">")
+    let _: redis::Value = redis::cmd("BLPOP")
+        .arg(Keys::bell(&ctx.inbox))
+        .arg(Keys::bell(&ctx.overflow))
+        .arg(ctx.config.idle_block.as_secs_f64())
         .query_async(conn)
         .await?;
-    let mut out = Vec::new();
-    for (stream, entries) in parse_read_reply(reply)? {
-        let source = if stream == ctx.inbox { Source::Inbox } else { Source::Overflow };
-        out.extend(entries.into_iter().map(|e| (source, e)));
-    }
-    Ok(out)
+    Ok(())
 }

@@ -3,6 +3,7 @@
 mod acl;
 mod bad_input;
 mod batching;
+mod bells;
 mod cli;
 mod cluster;
 mod drain;

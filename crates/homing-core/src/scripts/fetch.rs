@@ -8,7 +8,7 @@ use crate::stream::{parse_entries, StreamEntry};
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("fetch",
-    includes: [],
+    includes: ["bell"],
     keys: ["inbox", "overflow"],
     argv: ["worker", "count", "first"]);
 static LUA: Lua = Lua::new(&SPEC);

@@ -6,7 +6,7 @@ use crate::keys::Keys;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("promote",
-    includes: ["settings", "msgpack", "route"],
+    includes: ["settings", "msgpack", "bell", "route"],
     keys: ["meta"],
     argv: ["limit"]);
 static LUA: Lua = Lua::new(&SPEC);

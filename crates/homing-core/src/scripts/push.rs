@@ -11,13 +11,13 @@ use redis::Value;
 use std::time::Duration;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("push",
-    includes: ["settings", "route", "push"],
+    includes: ["settings", "bell", "route", "push"],
     keys: ["meta"],
     argv: ["id", "session", "payload", "delay_ms", "key", "key_ttl_ms", "reply_to", "max_attempts"]);
 static LUA: Lua = Lua::new(&SPEC);
 
 pub(super) static MANY_SPEC: ScriptSpec = script_spec!("push_many",
-    includes: ["settings", "route", "push"],
+    includes: ["settings", "bell", "route", "push"],
     keys: ["meta"],
     argv: ["jobs"]);
 static MANY: Lua = Lua::new(&MANY_SPEC);

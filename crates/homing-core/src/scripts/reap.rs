@@ -7,7 +7,7 @@ use crate::stream::text;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("reap",
-    includes: ["settings", "route", "entry", "requeue"],
+    includes: ["settings", "bell", "route", "entry", "requeue"],
     keys: ["meta", "workers", "capacity", "overflow"],
     argv: ["limit", "worker", "force", "reaper"]);
 static LUA: Lua = Lua::new(&SPEC);

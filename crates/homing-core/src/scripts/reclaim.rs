@@ -6,7 +6,7 @@ use crate::keys::Keys;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("reclaim",
-    includes: ["settings", "route", "entry", "requeue"],
+    includes: ["settings", "bell", "route", "entry", "requeue"],
     keys: ["meta", "stream"],
     argv: ["limit"]);
 static LUA: Lua = Lua::new(&SPEC);

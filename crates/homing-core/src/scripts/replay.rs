@@ -9,7 +9,7 @@ use crate::stream::text;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("replay",
-    includes: ["settings", "route", "entry"],
+    includes: ["settings", "bell", "route", "entry"],
     keys: ["meta", "dead"],
     argv: ["entry_id"]);
 static LUA: Lua = Lua::new(&SPEC);

@@ -6,7 +6,7 @@ use crate::keys::Keys;
 use redis::aio::ConnectionLike;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("steal",
-    includes: ["settings", "route", "entry"],
+    includes: ["settings", "bell", "route", "entry"],
     keys: ["meta", "waiting", "overflow"],
     argv: ["limit"]);
 static LUA: Lua = Lua::new(&SPEC);

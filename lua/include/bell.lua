@@ -1,0 +1,22 @@
+--[[
+  include/bell: waking idle workers. Idle workers block on lists (BLPOP of their inbox's bell
+  and the overflow's), not on the streams: at each XADD Redis walks every client blocked on
+  that stream, but a list element is served to one blocked client and the walk stops. A bell
+  only wakes a worker to fetch; it carries nothing, so a lost one delays a job by at most
+  idle_block, never loses it.
+]]
+-- `Q:overflow:bell` holds at most this many: each wakes one more idle worker, and a woken worker
+-- whose fetch may have left entries behind rings again (fetch.lua). An inbox's bell holds 1.
+local HOMING_OVERFLOW_BELLS = 64
+
+local function homing_ring(stream, most)
+  local bell = stream .. ':bell'
+  if redis.call('LLEN', bell) < most then redis.call('RPUSH', bell, '1') end
+end
+
+-- Adds an entry to the overflow and rings its bell.
+local function homing_add_overflow(overflow, fields)
+  redis.call('XADD', overflow, '*', unpack(fields))
+  homing_ring(overflow, HOMING_OVERFLOW_BELLS)
+end
+

@@ -1,0 +1,212 @@
+//! Bells (lua/include/bell.lua): an idle worker blocks on its inbox's and the overflow's bell
+//! lists, so every path that adds an entry must ring, or the entry waits for an idle worker's
+//! `idle_block` to run out. The workers here wait 60 s, so a missing bell fails the test's far
+//! shorter bound.
+
+use crate::config_with;
+use homing_client::Route;
+use homing_core::scripts::{self, InitMode};
+use homing_core::{Keys, QueueSettings};
+use homing_tests::{conn, create_groups, fresh_queue, redis_url, wait_for, Recorder, TestWorker};
+use homing_worker::{HandlerError, Job, WorkerConfig};
+use redis::AsyncCommands;
+use std::time::{Duration, Instant};
+
+/// Far longer than any bound below: only a bell wakes these workers in time.
+const IDLE_BLOCK: Duration = Duration::from_secs(60);
+/// How soon a rung bell's job must start (it takes milliseconds).
+const PROMPT: Duration = Duration::from_secs(3);
+
+fn sleepy(url: &str, queue: &str, name: &str, settings: QueueSettings) -> WorkerConfig {
+    WorkerConfig { concurrency: 1, idle_block: IDLE_BLOCK, ..config_with(url, queue, name, settings) }
+}
+
+/// Records each run; a payload `long` holds the worker's one slot for 5 s.
+fn handler(name: &str, rec: &Recorder) -> impl homing_worker::Handler {
+    let (name, rec) = (name.to_string(), rec.clone());
+    move |job: Job| {
+        rec.record(&name, &job);
+        let long = job.payload == b"long";
+        async move {
+            if long {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Ok::<_, HandlerError>(())
+        }
+    }
+}
+
+/// Waits until `job` ran; returns the worker that ran it and how long after `since`.
+async fn ran(rec: &Recorder, job: &str, since: Instant) -> (String, Duration) {
+    let run = wait_for(&format!("job {job} to run"), Duration::from_secs(20), || {
+        let runs = rec.runs_of(job);
+        async move { runs.first().cloned() }
+    })
+    .await;
+    (run.worker, run.at - since)
+}
+
+/// Lets a worker finish its last fetch and block on its bells.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_wakes_at_once_for_a_job_in_the_overflow_and_in_its_inbox() {
+    let (url, queue, producer) = crate::setup("bellwake").await;
+    let rec = Recorder::default();
+    let a = TestWorker::start(sleepy(&url, &queue, "a", QueueSettings::default()), handler("a", &rec));
+    settle().await;
+    let since = Instant::now();
+    let first = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(first.route, Route::New);
+    let (_, took) = ran(&rec, first.id.as_str(), since).await;
+    assert!(took < PROMPT, "an overflow job started {took:?} after its push");
+    // The completion stamped `a`: the next turn goes to its inbox.
+    wait_for("a to own s", Duration::from_secs(5), || {
+        let (url, key) = (url.clone(), producer.keys().pin("s"));
+        async move {
+            let pin: Option<String> = conn(&url).await.get(key).await.unwrap();
+            pin.filter(|p| p.starts_with("a-"))
+        }
+    })
+    .await;
+    settle().await;
+    let since = Instant::now();
+    let next = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(next.route, Route::Hit);
+    let (_, took) = ran(&rec, next.id.as_str(), since).await;
+    assert!(took < PROMPT, "an inbox job started {took:?} after its push");
+    a.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_steal_moves_wakes_an_idle_worker() {
+    let settings = QueueSettings { max_wait: Duration::from_millis(300), ..Default::default() };
+    let (url, queue, producer) = crate::setup("bellsteal").await;
+    let rec = Recorder::default();
+    let a = TestWorker::start(sleepy(&url, &queue, "a", settings.clone()), handler("a", &rec));
+    let warm = producer.push_raw("s", b"x").await.unwrap();
+    ran(&rec, warm.id.as_str(), Instant::now()).await;
+    let b = TestWorker::start(sleepy(&url, &queue, "b", settings), handler("b", &rec));
+    settle().await;
+    // `a` owns s: a long job holds its one slot, and the next waits in its inbox.
+    let long = producer.push_raw("s", b"long").await.unwrap();
+    assert_eq!(long.route, Route::Hit);
+    let (by, _) = ran(&rec, long.id.as_str(), Instant::now()).await;
+    assert_eq!(by, "a");
+    let since = Instant::now();
+    let waiting = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(waiting.route, Route::Hit);
+    // Steal moves it after max_wait (300 ms) plus a tick; its bell wakes `b`, while `a` is
+    // busy for 5 s and `b` would otherwise sleep 60.
+    let (by, took) = ran(&rec, waiting.id.as_str(), since).await;
+    assert_eq!(by, "b", "started {took:?} after its push");
+    assert!(took < PROMPT, "the stolen job started {took:?} after its push");
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_handed_back_at_shutdown_wakes_an_idle_worker_and_the_leaver_takes_its_bell() {
+    // max_wait 60 s: only the hand-back moves the waiting job in time.
+    let settings = QueueSettings { max_wait: Duration::from_secs(60), ..Default::default() };
+    let (url, queue, producer) = crate::setup("bellhand").await;
+    let rec = Recorder::default();
+    let a = TestWorker::start(sleepy(&url, &queue, "a", settings.clone()), handler("a", &rec));
+    let a_bell = Keys::bell(&producer.keys().inbox(a.id.as_str()));
+    let warm = producer.push_raw("s", b"x").await.unwrap();
+    ran(&rec, warm.id.as_str(), Instant::now()).await;
+    let b = TestWorker::start(sleepy(&url, &queue, "b", settings), handler("b", &rec));
+    settle().await;
+    let long = producer.push_raw("s", b"long").await.unwrap();
+    assert_eq!(ran(&rec, long.id.as_str(), Instant::now()).await.0, "a");
+    let waiting = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(waiting.route, Route::Hit);
+    let since = Instant::now();
+    // `stop` returns once `a` has finished its long job and left; the hand-back comes first.
+    let leaving = tokio::task::spawn_blocking(move || a.stop());
+    let (by, took) = ran(&rec, waiting.id.as_str(), since).await;
+    assert_eq!(by, "b", "started {took:?} after the shutdown began");
+    assert!(took < PROMPT, "the handed-back job started {took:?} after the shutdown began");
+    leaving.await.unwrap();
+    let mut c = conn(&url).await;
+    let left: bool = c.exists(&a_bell).await.unwrap();
+    assert!(!left, "the leaver's bell is deleted with its inbox");
+    b.stop();
+}
+
+/// A fresh queue with settings, a live `w-1` and its groups, for the script-level bell rules.
+async fn script_queue(label: &str) -> (homing_client::Producer, Keys, redis::aio::MultiplexedConnection) {
+    let url = redis_url();
+    let queue = fresh_queue(label);
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    let keys = producer.keys().clone();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, InitMode::Create, &QueueSettings::default()).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "w-1", Duration::from_secs(60), 1).await.unwrap();
+    create_groups(&mut c, &[keys.inbox("w-1"), keys.overflow()]).await;
+    (producer, keys, c)
+}
+
+async fn bells(c: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
+    c.llen(Keys::bell(stream)).await.unwrap()
+}
+
+#[tokio::test]
+async fn pushes_ring_up_to_64_overflow_bells_and_one_inbox_bell() {
+    let (producer, keys, mut c) = script_queue("bellcap").await;
+    for i in 0..70 {
+        producer.push_raw(&format!("s{i}"), b"x").await.unwrap();
+    }
+    assert_eq!(bells(&mut c, &keys.overflow()).await, 64);
+    let _: () = c.set(keys.pin("s"), "w-1").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(producer.push_raw("s", b"x").await.unwrap().route, Route::Hit);
+    }
+    assert_eq!(bells(&mut c, &keys.inbox("w-1")).await, 1);
+}
+
+#[tokio::test]
+async fn a_fetch_that_leaves_overflow_entries_behind_rings_once_more_and_one_that_empties_it_does_not() {
+    let (producer, keys, mut c) = script_queue("bellchain").await;
+    for i in 0..3 {
+        producer.push_raw(&format!("s{i}"), b"x").await.unwrap();
+    }
+    let overflow = keys.overflow();
+    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
+    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 2).await.unwrap().overflow.len(), 2);
+    assert_eq!(bells(&mut c, &overflow).await, 1, "one entry left behind: one more worker woken");
+    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
+    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 1).await.unwrap().overflow.len(), 1);
+    assert_eq!(bells(&mut c, &overflow).await, 0, "it took the last: no one else to wake");
+}
+
+#[tokio::test]
+async fn a_fetch_checks_both_streams_before_it_reads_either() {
+    let (producer, keys, mut c) = script_queue("bellcheck").await;
+    let job = producer.push_raw("s", b"x").await.unwrap();
+    assert_eq!(job.route, Route::New);
+    let _: () = c.del(keys.inbox("w-1")).await.unwrap();
+    let err = scripts::fetch_with(&mut c, &keys, "w-1", 2, scripts::FetchFirst::Overflow).await.unwrap_err();
+    assert!(err.to_string().contains("NOGROUP"), "{err}");
+    // Nothing was delivered: the overflow's job is still there for the next read.
+    create_groups(&mut c, &[keys.inbox("w-1")]).await;
+    let fetched = scripts::fetch_with(&mut c, &keys, "w-1", 2, scripts::FetchFirst::Overflow).await.unwrap();
+    assert_eq!(fetched.overflow.len(), 1);
+}
+
+#[tokio::test]
+async fn reap_deletes_the_dead_workers_bell_with_its_inbox() {
+    let (producer, keys, mut c) = script_queue("bellreap").await;
+    let _: () = c.set(keys.pin("s"), "w-1").await.unwrap();
+    assert_eq!(producer.push_raw("s", b"x").await.unwrap().route, Route::Hit);
+    let bell = Keys::bell(&keys.inbox("w-1"));
+    assert_eq!(c.llen::<_, u64>(&bell).await.unwrap(), 1);
+    // Its deadline passed: the reaper takes it.
+    let _: () = c.zadd(keys.workers(), "w-1", 1).await.unwrap();
+    let reaped = scripts::reap(&mut c, &keys, "w-2", 100).await.unwrap();
+    assert!(reaped.done, "{reaped:?}");
+    let left: bool = c.exists(&bell).await.unwrap();
+    assert!(!left, "the reaped worker's bell is deleted with its inbox");
+}
