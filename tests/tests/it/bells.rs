@@ -55,7 +55,9 @@ async fn settle() {
 async fn an_idle_worker_wakes_at_once_for_a_job_in_the_overflow_and_in_its_inbox() {
     let (url, queue, producer) = crate::setup("bellwake").await;
     let rec = Recorder::default();
-    let a = TestWorker::start(sleepy(&url, &queue, "a", QueueSettings::default()), handler("a", &rec));
+    // max_wait 60 s: steal, which would ring the overflow's bell, cannot move the inbox job.
+    let settings = QueueSettings { max_wait: Duration::from_secs(60), ..Default::default() };
+    let a = TestWorker::start(sleepy(&url, &queue, "a", settings), handler("a", &rec));
     settle().await;
     let since = Instant::now();
     let first = producer.push_raw("s", b"x").await.unwrap();
