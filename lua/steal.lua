@@ -5,7 +5,9 @@
   yet delivered and added more than max_wait ago move to the overflow (route `spill:wait`); the
   pin stays, as the owner is alive, only slow. The inbox is then listed again at its oldest
   undelivered entry, or dropped when it has none (entries delivered meanwhile leave it listed
-  until this pass looks, once).
+  until this pass looks, once). Last, it rings the overflow's bell when that is empty while
+  entries wait undelivered: a bell is lost when a worker's blocking wait is dropped (shutdown,
+  a broken connection) just as Redis hands it one, and idle workers fetch only when rung.
   Includes: settings, bell, route, entry
   KEYS[1] meta          hash     Q:meta
   KEYS[2] waiting       zset     Q:waiting: worker id → time (ms) of its oldest queued job
@@ -43,5 +45,10 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LI
     end
   end
   if moved >= limit then break end
+end
+local bell = KEYS[3] .. ':bell'
+if redis.call('LLEN', bell) == 0 then
+  local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+  if newest and newest[1] ~= homing_last_delivered(KEYS[3]) then redis.call('RPUSH', bell, '1') end
 end
 return {moved, looked}

@@ -65,11 +65,10 @@ pub struct WorkerConfig {
     /// held by a hung dependency.
     pub job_timeout: Duration,
     /// How long an idle worker's blocking wait (`BLPOP` on its inbox's and the overflow's
-    /// bells) lasts before it fetches and waits again. New jobs ring a bell and wake it at once,
-    /// and shutdown drops the wait, so this only sets what an idle worker costs Redis (two
-    /// commands per `idle_block`) and how late a job whose bell was lost starts (at most this).
-    /// Default 5 s: with the heartbeat, under five commands a second per idle worker, so a
-    /// thousand replicas cost Redis less than 5k commands a second.
+    /// bells) lasts before it waits again. New jobs ring a bell and wake it at once, and
+    /// shutdown drops the wait, so this only sets what an idle worker costs Redis: one command
+    /// per `idle_block`. Default 5 s: with the heartbeat, under five commands a second per idle
+    /// worker, so a thousand replicas cost Redis less than 5k commands a second.
     pub idle_block: Duration,
     /// How often maintenance runs (promoting due delayed jobs). Default 100 ms: a delayed job
     /// or retry starts at most this late.

@@ -1,11 +1,11 @@
 //! The fetch loop: with `free` slots, claim inbox and overflow entries in one script call,
 //! the stream read first alternating at every call so that neither starves (a full inbox of
 //! cheap warm jobs would otherwise keep new sessions waiting in the overflow); when both are
-//! empty, one blocking `BLPOP` on both streams' bells on a dedicated connection, then the
-//! script again, so an idle worker costs Redis two commands per `idle_block`. Each entry runs as
-//! its own task under a concurrency permit. At shutdown a blocking wait is dropped, not
-//! awaited: a bell Redis handed to it in that instant is lost, which only leaves another idle
-//! worker asleep until its own wait runs out.
+//! empty, one blocking `BLPOP` on both streams' bells on a dedicated connection, and the
+//! script again only when a bell rang, so an idle worker costs Redis one command per
+//! `idle_block`. Each entry runs as its own task under a concurrency permit. At shutdown a
+//! blocking wait is dropped, not awaited: a bell Redis handed to it in that instant is lost,
+//! and the maintenance holder's next steal pass rings again (lua/steal.lua).
 
 use crate::connections::{detach, Dedicated};
 use crate::context::{Ctx, Source};
@@ -27,6 +27,8 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut blocking: Option<Dedicated> = None;
+    // True after a wait ran out without a bell: nothing was added, so wait again at once.
+    let mut idle = false;
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
     let mut first = FetchFirst::Overflow;
@@ -40,11 +42,20 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             _ = stop.changed() => break,
         };
         let free = 1 + slots.available_permits() as u32;
-        first = first.other();
-        let batch = match claim(&ctx, free, first).await {
-            // Nothing to take: wait for a bell, then fetch again (with the permit taken anew).
+        let claimed = if idle {
+            Ok(Vec::new())
+        } else {
+            first = first.other();
+            claim(&ctx, free, first).await
+        };
+        let batch = match claimed {
+            // Nothing to take: wait for a bell; when one rings, fetch again (with the permit
+            // taken anew).
             Ok(entries) if entries.is_empty() => tokio::select! {
-                woke = wait(&ctx, &mut blocking) => woke.map(|()| entries),
+                rung = wait(&ctx, &mut blocking) => rung.map(|rung| {
+                    idle = !rung;
+                    entries
+                }),
                 _ = stop.changed() => {
                     // Drop the blocked read's connection, not back to the pool: a reply may
                     // still be on its way.
@@ -73,6 +84,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                 }
             }
             Err(e) => {
+                idle = false;
                 drop(permit);
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
                 blocking = None;
@@ -109,21 +121,21 @@ async fn claim<H>(ctx: &Ctx<H>, free: u32, first: FetchFirst) -> Result<Vec<(Sou
 }
 
 /// Blocks up to `idle_block` on the bells of both streams (`BLPOP`, on a dedicated
-/// connection): the caller then fetches, whether a bell rang or the wait ran out (a bell lost
-/// to a dropped connection costs at most one `idle_block`). The bells are lists because Redis
-/// serves a list element to one blocked client, while every `XADD` to a stream walks all the
-/// clients blocked on it: a thousand idle workers blocked on the overflow made each overflow
-/// job cost Redis about 0.5 ms (ARCHITECTURE.md, "Bells").
-async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<(), Error> {
+/// connection); true when one rang, and the caller fetches. A wait that runs out is followed
+/// by another, without a fetch, so an idle worker costs Redis one command per `idle_block`.
+/// The bells are lists because Redis serves a list element to one blocked client, while every
+/// `XADD` to a stream walks all the clients blocked on it: a thousand idle workers blocked on
+/// the overflow made each overflow job cost Redis about 0.5 ms (ARCHITECTURE.md, "Bells").
+async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<bool, Error> {
     if blocking.is_none() {
         *blocking = Some(ctx.conns.dedicated().await?);
     }
     let conn = blocking.as_mut().expect("just set");
-    let _: redis::Value = redis::cmd("BLPOP")
+    let rung: Option<(String, String)> = redis::cmd("BLPOP")
         .arg(Keys::bell(&ctx.inbox))
         .arg(Keys::bell(&ctx.overflow))
         .arg(ctx.config.idle_block.as_secs_f64())
         .query_async(conn)
         .await?;
-    Ok(())
+    Ok(rung.is_some())
 }

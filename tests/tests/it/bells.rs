@@ -212,3 +212,21 @@ async fn reap_deletes_the_dead_workers_bell_with_its_inbox() {
     let left: bool = c.exists(&bell).await.unwrap();
     assert!(!left, "the reaped worker's bell is deleted with its inbox");
 }
+
+#[tokio::test]
+async fn steal_rings_again_when_entries_wait_undelivered_and_the_overflows_bell_is_gone() {
+    let (producer, keys, mut c) = script_queue("bellrescue").await;
+    let overflow = keys.overflow();
+    producer.push_raw("s1", b"x").await.unwrap();
+    producer.push_raw("s2", b"x").await.unwrap();
+    // The push's bell was lost (a dropped wait took it).
+    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
+    scripts::steal(&mut c, &keys, 100).await.unwrap();
+    assert_eq!(bells(&mut c, &overflow).await, 1, "two entries wait: one bell");
+    scripts::steal(&mut c, &keys, 100).await.unwrap();
+    assert_eq!(bells(&mut c, &overflow).await, 1, "one ring while the bell is unanswered");
+    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
+    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 2).await.unwrap().overflow.len(), 2);
+    scripts::steal(&mut c, &keys, 100).await.unwrap();
+    assert_eq!(bells(&mut c, &overflow).await, 0, "all delivered: no ring");
+}
