@@ -14,7 +14,7 @@
   ARGV[3] first                  'inbox' or 'overflow': the stream read first
   Returns: {inbox entries, overflow entries}, each a list of {entry id, {field, value, ...}}
   Errors:  HOMING_BAD_ARG    count out of range, or first not inbox/overflow
-           NOGROUP, WRONGTYPE  a stream is missing or not a stream: nothing is read
+           NOGROUP           a stream is missing: nothing is read
 ]]
 local worker, count, first = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not count or count < 1 or count > 10000 then
@@ -24,15 +24,11 @@ if first ~= 'inbox' and first ~= 'overflow' then
   return redis.error_reply('HOMING_BAD_ARG first must be inbox or overflow')
 end
 
--- Both streams are checked before the first read: a read delivers (it writes the group's
--- pending list), so a failing second read would strand what the first one delivered.
-for _, stream in ipairs(KEYS) do
-  local t = redis.call('TYPE', stream).ok
-  if t == 'none' then
-    return redis.error_reply('NOGROUP ' .. stream .. ' does not exist; the worker recreates it with its group')
-  elseif t ~= 'stream' then
-    return redis.error_reply('WRONGTYPE ' .. stream .. ' is a ' .. t .. ', not a stream; delete it')
-  end
+-- Both streams must exist before the first read: a read delivers (it writes the group's
+-- pending list), so a second read failing on a missing stream (an inbox reaped while its
+-- worker was frozen) would strand what the first one delivered. One EXISTS for both.
+if redis.call('EXISTS', KEYS[1], KEYS[2]) ~= 2 then
+  return redis.error_reply('NOGROUP the inbox or the overflow does not exist; the worker recreates it with its group')
 end
 
 -- Whether the last read of the overflow left undelivered entries behind it.
