@@ -36,7 +36,7 @@ pub struct WorkerArgs {
     /// The longest one job may run before it is cancelled and retried.
     #[arg(long, env = "HOMING_JOB_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub job_timeout: Duration,
-    /// How long an idle worker's blocking read waits before checking for shutdown.
+    /// How long an idle worker's blocking wait on its bells (BLPOP) lasts before it waits again; new jobs wake it at once.
     #[arg(long, env = "HOMING_IDLE_BLOCK", default_value = "5s", value_parser = humantime::parse_duration)]
     pub idle_block: Duration,
     /// How often maintenance (promoting due delayed jobs) runs.
