@@ -1,14 +1,20 @@
 //! What a worker does when Redis refuses one of its calls (`with_retries`): a refusal no retry
 //! can fix is given up at once, and the worker goes on with its other jobs; a refusal that an
-//! operator fixes (a bad queue setting) is retried with a backoff that doubles. And the
-//! maintenance lease it takes lasts five ticks. The first two run the worker on the test's own
-//! thread (`#[tokio::test]` is a current-thread runtime), so its metrics reach this thread's
-//! recorder.
+//! operator fixes (a bad queue setting) is retried with a backoff that doubles; a refusal Redis
+//! lifts (`READONLY`) is retried and said once, and a hand-back at shutdown gives up after its
+//! ten seconds. And the maintenance lease it takes lasts five ticks. The first two run the
+//! worker on the test's own thread (`#[tokio::test]` is a current-thread runtime), so its
+//! metrics reach this thread's recorder.
 
+use crate::faults::{keys_of, wait_workers, FAST};
 use crate::{config, setup};
+use homing_client::Producer;
 use homing_core::metrics::REDIS_ERRORS;
-use homing_tests::metrics_text::Captured;
-use homing_tests::{conn, wait_for, Recorder, TestWorker};
+use homing_tests::metrics_text::{scrape, Captured};
+use homing_tests::{
+    conn, fresh_queue, read_record, read_starts, record_file, wait_for, Recorder, RedisServer, TestWorker,
+    WorkerProcess,
+};
 use homing_worker::{HandlerError, Job, ShutdownReport, Worker, WorkerConfig};
 use redis::AsyncCommands;
 use std::time::{Duration, Instant};
@@ -146,4 +152,88 @@ async fn the_maintenance_lease_lasts_five_ticks() {
     let ttl: i64 = c.pttl(&lease).await.unwrap();
     assert!((3000..=5000).contains(&ttl), "lease PTTL {ttl} ms, not five ticks");
     w.stop();
+}
+
+/// Makes the server a replica of nothing (every write refused with `READONLY`, a retryable
+/// error), or a primary again.
+async fn read_only(c: &mut redis::aio::MultiplexedConnection, on: bool) {
+    let mut cmd = redis::cmd("REPLICAOF");
+    if on {
+        cmd.arg("127.0.0.1").arg(1)
+    } else {
+        cmd.arg("NO").arg("ONE")
+    };
+    let _: () = cmd.query_async(c).await.unwrap();
+}
+
+/// The log lines that say `what` about the call `op`.
+fn said(log: &str, what: &str, op: &str) -> usize {
+    let op = format!("op=\"{op}\"");
+    log.lines().filter(|l| l.contains(what) && l.contains(&op)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_redis_lifts_is_retried_and_said_once_and_a_hand_back_gives_up_after_ten_seconds() {
+    let server = RedisServer::start(&[]);
+    let url = server.url();
+    let queue = fresh_queue("readonly");
+    let keys = keys_of(&queue);
+    let record = record_file("readonly");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut flags = FAST.to_vec();
+    flags.extend(["--metrics-addr", addr.as_str()]);
+    let mut w = WorkerProcess::start(&url, &queue, "ro", &record, &flags);
+    let id = wait_workers(&url, &keys, 1).await.remove(0);
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    let job = producer.push_raw("s", b"sleep:1000").await.unwrap().id.to_string();
+    wait_for("the job to start", Duration::from_secs(10), || async {
+        read_starts(&record).contains_key(&job).then_some(())
+    })
+    .await;
+    let mut c = conn(&url).await;
+
+    // While the job runs, Redis turns read-only; its completion is refused three times, then
+    // Redis takes writes again and the next retry goes through.
+    read_only(&mut c, true).await;
+    wait_for("three refused completions", Duration::from_secs(10), || async {
+        (scrape(&addr).await.get(REDIS_ERRORS, &[("op", "complete")]) >= Some(3.0)).then_some(())
+    })
+    .await;
+    read_only(&mut c, false).await;
+    wait_for("the job to complete", Duration::from_secs(10), || async {
+        read_record(&record).contains_key(&job).then_some(())
+    })
+    .await;
+    let log = wait_for("the worker to say the completion went through", Duration::from_secs(5), || async {
+        let log = w.log_text();
+        (said(&log, "redis call went through after retries", "complete") > 0).then_some(log)
+    })
+    .await;
+    assert_eq!(
+        said(&log, "redis call failed; retrying with backoff", "complete"),
+        1,
+        "said once, not per retry:\n{log}"
+    );
+    assert_eq!(said(&log, "redis call went through after retries", "complete"), 1, "{log}");
+
+    // Read-only again, then SIGTERM: the first hand-back retries for its ten seconds and gives
+    // up when the next retry would end past them, so not before 8 s (the last wait is 2 s).
+    read_only(&mut c, true).await;
+    let signalled = Instant::now();
+    w.signal("TERM");
+    let log = wait_for("the first hand-back to give up", Duration::from_secs(15), || async {
+        let log = w.log_text();
+        (said(&log, "redis call failed; giving up", "hand_back") > 0).then_some(log)
+    })
+    .await;
+    let took = signalled.elapsed();
+    assert!(took >= Duration::from_secs(8) && took <= Duration::from_secs(11), "gave up after {took:?}:\n{log}");
+    // Redis takes writes again: the later phases hand back and leave.
+    read_only(&mut c, false).await;
+    assert_eq!(w.wait_code(Duration::from_secs(15)), Some(0), "{}", w.log_text());
+    let workers: Vec<String> = c.zrange(keys.workers(), 0, -1).await.unwrap();
+    assert!(!workers.contains(&id), "{id} left: {workers:?}");
+    assert_eq!(said(&w.log_text(), "redis call failed; giving up", "hand_back"), 1, "{}", w.log_text());
+    drop(server);
 }
