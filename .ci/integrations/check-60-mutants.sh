@@ -43,7 +43,7 @@ echo "check-60-mutants: cargo-mutants shard $SHARD of the worker's ${FILES[*]} c
 # leaves room for one or two mutants per run; a full run (HOMING_MUTANTS_SHARD=0/1) takes hours.
 timeout --signal=INT 240 cargo mutants "${args[@]}" -- -- routing:: failures:: drain:: proofs_recovery:: \
   proofs_metrics::a_workers proofs_metrics::the_wait faults::a_frozen faults::behind faults::a_long \
-  faults::forget settings::a_running settings::a_worker requests:: script_rules:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true
+  faults::forget settings::a_running settings::a_worker requests:: script_rules:: proofs_retries:: | grep -E "^(MISSED|TIMEOUT|ok|[0-9]+ mutants)" || true
 # The tree was clean when it started: put back anything an interrupted run left mutated.
 git checkout -- crates/homing-worker
 survivors=0

@@ -13,6 +13,18 @@ pub fn homing_bin() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut build = std::process::Command::new(cargo);
         build.args(["build", "-q", "-p", "homing-cli", "--bin", "homing"]);
+        // Cargo sets these for this test process, not for the `cargo test` that built it; a
+        // build script that tracks them (ring's) would see them change and rebuild half the
+        // tree at every run, here and again in the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_test = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            if per_test || name == "CARGO_TARGET_TMPDIR" || name == "CARGO_RUSTC_CURRENT_DIR" {
+                build.env_remove(name.as_ref());
+            }
+        }
         if release {
             build.arg("--release");
         }

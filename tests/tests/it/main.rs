@@ -20,6 +20,7 @@ mod modes;
 mod proofs_cli;
 mod proofs_metrics;
 mod proofs_recovery;
+mod proofs_retries;
 mod proofs_routing;
 mod push_options;
 mod redaction;
