@@ -51,10 +51,13 @@ end
 
 local a, b = KEYS[1], KEYS[2]
 if first == 'overflow' then a, b = KEYS[2], KEYS[1] end
-local from_a = take(a, math.ceil(count / 2))
+local half = math.ceil(count / 2)
+local from_a = take(a, half)
 local from_b = take(b, count - #from_a)
-local more = take(a, count - #from_a - #from_b)
-for _, e in ipairs(more) do table.insert(from_a, e) end
+-- `a` gave less than its half only when it had no more: read it again only when it was full.
+if #from_a == half then
+  for _, e in ipairs(take(a, count - #from_a - #from_b)) do table.insert(from_a, e) end
+end
 if left_behind then homing_ring(KEYS[2], HOMING_OVERFLOW_BELLS) end
 if first == 'overflow' then return {from_b, from_a} end
 return {from_a, from_b}

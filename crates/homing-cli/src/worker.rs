@@ -37,7 +37,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "HOMING_JOB_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub job_timeout: Duration,
     /// How long an idle worker's blocking wait on its bells (BLPOP) lasts before it waits again; new jobs wake it at once.
-    #[arg(long, env = "HOMING_IDLE_BLOCK", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "HOMING_IDLE_BLOCK", default_value = "10s", value_parser = humantime::parse_duration)]
     pub idle_block: Duration,
     /// How often maintenance (promoting due delayed jobs) runs.
     #[arg(long, env = "HOMING_MAINTENANCE_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]

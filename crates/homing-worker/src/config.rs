@@ -64,11 +64,12 @@ pub struct WorkerConfig {
     /// Default 5 min: far above a chat turn or an inference call, low enough to free a slot
     /// held by a hung dependency.
     pub job_timeout: Duration,
-    /// How long an idle worker's blocking wait (`BLPOP` on its inbox's and the overflow's
-    /// bells) lasts before it waits again. New jobs ring a bell and wake it at once, and
-    /// shutdown drops the wait, so this only sets what an idle worker costs Redis: one command
-    /// per `idle_block`. Default 5 s: with the heartbeat, under five commands a second per idle
-    /// worker, so a thousand replicas cost Redis less than 5k commands a second.
+    /// How long an idle worker waits for a bell (`BLPOP` on its inbox's and the overflow's,
+    /// with a fetch pipelined behind it) before it waits again. New jobs ring a bell and wake
+    /// it at once, and shutdown drops the wait, so this only sets what an idle worker costs
+    /// Redis: the wait and one empty fetch (five commands) per `idle_block`. Default 10 s: with
+    /// the heartbeat, under five commands a second per idle worker, so a thousand replicas
+    /// cost Redis less than 5k commands a second.
     pub idle_block: Duration,
     /// How often maintenance runs (promoting due delayed jobs). Default 100 ms: a delayed job
     /// or retry starts at most this late.
@@ -98,7 +99,7 @@ impl Default for WorkerConfig {
             heartbeat_interval: Duration::from_secs(1),
             liveness_ttl: Duration::from_secs(3),
             job_timeout: Duration::from_secs(300),
-            idle_block: Duration::from_secs(5),
+            idle_block: Duration::from_secs(10),
             maintenance_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(30),
             queue_settings: QueueSettings::default(),

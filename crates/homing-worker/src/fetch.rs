@@ -1,11 +1,12 @@
 //! The fetch loop: with `free` slots, claim inbox and overflow entries in one script call,
 //! the stream read first alternating at every call so that neither starves (a full inbox of
-//! cheap warm jobs would otherwise keep new sessions waiting in the overflow); when both are
-//! empty, one blocking `BLPOP` on both streams' bells on a dedicated connection, and the
-//! script again only when a bell rang, so an idle worker costs Redis one command per
-//! `idle_block`. Each entry runs as its own task under a concurrency permit. At shutdown a
-//! blocking wait is dropped, not awaited: a bell Redis handed to it in that instant is lost,
-//! and the maintenance holder's next steal pass rings again (lua/steal.lua).
+//! cheap warm jobs would otherwise keep new sessions waiting in the overflow). When a claim
+//! finds nothing, the next one is pipelined behind a `BLPOP` on both streams' bells, on a
+//! dedicated connection: Redis runs it the moment a bell rings or the wait runs out, so a woken
+//! worker gets its entries in one round trip and an idle one costs Redis a `BLPOP` and a fetch
+//! per `idle_block`. Each entry runs as its own task under a concurrency permit. At shutdown a
+//! blocking wait is dropped, not awaited: an entry that fetch claimed in that instant stays
+//! pending to this worker, and the hand-back returns it (one attempt later).
 
 use crate::connections::{detach, Dedicated};
 use crate::context::{Ctx, Source};
@@ -14,7 +15,6 @@ use crate::execute;
 use crate::handler::Handler;
 use homing_core::scripts::{self, FetchFirst};
 use homing_core::stream::StreamEntry;
-use homing_core::Keys;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -27,7 +27,7 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();
     let mut blocking: Option<Dedicated> = None;
-    // True after a wait ran out without a bell: nothing was added, so wait again at once.
+    // True after a fetch found nothing: the next one waits for a bell first.
     let mut idle = false;
     let mut failing = false;
     let mut delay = Duration::from_millis(50);
@@ -42,33 +42,25 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             _ = stop.changed() => break,
         };
         let free = 1 + slots.available_permits() as u32;
-        let claimed = if idle {
-            Ok(Vec::new())
-        } else {
-            first = first.other();
-            claim(&ctx, free, first).await
-        };
-        let batch = match claimed {
-            // Nothing to take: wait for a bell; when one rings, fetch again (with the permit
-            // taken anew).
-            Ok(entries) if entries.is_empty() => tokio::select! {
-                rung = wait(&ctx, &mut blocking) => rung.map(|rung| {
-                    idle = !rung;
-                    entries
-                }),
+        first = first.other();
+        let batch = if idle {
+            tokio::select! {
+                fetched = wait_then_claim(&ctx, &mut blocking, free, first) => fetched,
                 _ = stop.changed() => {
-                    // Drop the blocked read's connection, not back to the pool: a reply may
+                    // Drop the blocked wait's connection, not back to the pool: a reply may
                     // still be on its way.
                     if let Some(conn) = blocking.take() {
                         drop(detach(conn));
                     }
                     break;
                 }
-            },
-            other => other,
+            }
+        } else {
+            claim(&ctx, free, first).await
         };
         match batch {
             Ok(entries) => {
+                idle = entries.is_empty();
                 if failing {
                     info!(worker = %ctx.id, "fetching again");
                     failing = false;
@@ -116,26 +108,30 @@ fn is_nogroup(e: &Error) -> bool {
 async fn claim<H>(ctx: &Ctx<H>, free: u32, first: FetchFirst) -> Result<Vec<(Source, StreamEntry)>, Error> {
     let mut conn = ctx.conns.shared().await?;
     let fetched = scripts::fetch_with(&mut conn, &ctx.keys, ctx.id.as_str(), free, first).await?;
-    let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
-    Ok(inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect())
+    Ok(sourced(fetched))
 }
 
-/// Blocks up to `idle_block` on the bells of both streams (`BLPOP`, on a dedicated
-/// connection); true when one rang, and the caller fetches. A wait that runs out is followed
-/// by another, without a fetch, so an idle worker costs Redis one command per `idle_block`.
-/// The bells are lists because Redis serves a list element to one blocked client, while every
-/// `XADD` to a stream walks all the clients blocked on it: a thousand idle workers blocked on
-/// the overflow made each overflow job cost Redis about 0.5 ms (ARCHITECTURE.md, "Bells").
-async fn wait<H>(ctx: &Ctx<H>, blocking: &mut Option<Dedicated>) -> Result<bool, Error> {
+/// Waits up to `idle_block` for a bell of either stream, then claims as [`claim`] does, in one
+/// round trip on a dedicated connection (`scripts::wait_then_fetch`). The bells are lists
+/// because Redis serves a list element to one blocked client, while every `XADD` to a stream
+/// walks all the clients blocked on it: a thousand idle workers blocked on the overflow made
+/// each overflow job cost Redis about 0.5 ms (ARCHITECTURE.md, "Bells").
+async fn wait_then_claim<H>(
+    ctx: &Ctx<H>,
+    blocking: &mut Option<Dedicated>,
+    free: u32,
+    first: FetchFirst,
+) -> Result<Vec<(Source, StreamEntry)>, Error> {
     if blocking.is_none() {
         *blocking = Some(ctx.conns.dedicated().await?);
     }
     let conn = blocking.as_mut().expect("just set");
-    let rung: Option<(String, String)> = redis::cmd("BLPOP")
-        .arg(Keys::bell(&ctx.inbox))
-        .arg(Keys::bell(&ctx.overflow))
-        .arg(ctx.config.idle_block.as_secs_f64())
-        .query_async(conn)
-        .await?;
-    Ok(rung.is_some())
+    let fetched =
+        scripts::wait_then_fetch(&mut *conn, &ctx.keys, ctx.id.as_str(), ctx.config.idle_block, free, first).await?;
+    Ok(sourced(fetched))
+}
+
+fn sourced(fetched: scripts::Fetched) -> Vec<(Source, StreamEntry)> {
+    let inbox = fetched.inbox.into_iter().map(|e| (Source::Inbox, e));
+    inbox.chain(fetched.overflow.into_iter().map(|e| (Source::Overflow, e))).collect()
 }

@@ -505,9 +505,10 @@ async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_
         read_record(&record).get(stuck.id.as_str()).and_then(|r| r.first().cloned())
     })
     .await;
-    // The frozen worker's blocking wait inside Redis could take only the inbox's bell, not the
-    // job: never delivered, the job moves at the same attempt.
-    assert_eq!((run.worker.as_str(), run.attempt), ("gb", 0));
+    // The frozen worker's wait was blocked inside Redis with its fetch queued behind it: the
+    // job's bell ended the wait and the fetch delivered the job to it, and a delivered job
+    // moves one attempt later.
+    assert_eq!((run.worker.as_str(), run.attempt), ("gb", 1));
     assert!(!live_workers(&url, &keys).await.contains(&a_id));
     // The re-route met the forgotten owner's pin, released it, and gb stamped the session.
     let b_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("gb-")).unwrap();

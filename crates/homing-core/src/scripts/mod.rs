@@ -21,7 +21,7 @@ pub use complete::{
     complete, complete_many, encode_completions, Completion, Finished, MAX_BATCH as COMPLETE_MAX_BATCH,
 };
 pub use fail::{fail, Failure};
-pub use fetch::{fetch, fetch_with, FetchFirst, Fetched};
+pub use fetch::{fetch, fetch_with, wait_then_fetch, FetchFirst, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, heartbeat_with, Beat, Heartbeat};
 pub use ingress::{ingress, Ingested};
