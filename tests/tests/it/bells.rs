@@ -17,9 +17,19 @@ const IDLE_BLOCK: Duration = Duration::from_secs(60);
 /// How soon a rung bell's job must start (it takes milliseconds).
 const PROMPT: Duration = Duration::from_secs(3);
 
-fn sleepy(url: &str, queue: &str, name: &str, settings: QueueSettings) -> WorkerConfig {
-    WorkerConfig { concurrency: 1, idle_block: IDLE_BLOCK, ..config_with(url, queue, name, settings) }
+/// A worker of one slot that waits `IDLE_BLOCK` for a bell. Its maintenance ticks once a minute
+/// (after the first), so the holder's steal pass cannot ring in a ring's place (it rings when
+/// entries wait unannounced), unless `tick` says otherwise.
+fn sleepy(url: &str, queue: &str, name: &str, settings: QueueSettings, tick: Duration) -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 1,
+        idle_block: IDLE_BLOCK,
+        maintenance_interval: tick,
+        ..config_with(url, queue, name, settings)
+    }
 }
+
+const SLOW_TICK: Duration = Duration::from_secs(60);
 
 /// Records each run; a payload `long` holds the worker's one slot for 5 s.
 fn handler(name: &str, rec: &Recorder) -> impl homing_worker::Handler {
@@ -57,7 +67,7 @@ async fn an_idle_worker_wakes_at_once_for_a_job_in_the_overflow_and_in_its_inbox
     let rec = Recorder::default();
     // max_wait 60 s: steal, which would ring the overflow's bell, cannot move the inbox job.
     let settings = QueueSettings { max_wait: Duration::from_secs(60), ..Default::default() };
-    let a = TestWorker::start(sleepy(&url, &queue, "a", settings), handler("a", &rec));
+    let a = TestWorker::start(sleepy(&url, &queue, "a", settings, SLOW_TICK), handler("a", &rec));
     settle().await;
     let since = Instant::now();
     let first = producer.push_raw("s", b"x").await.unwrap();
@@ -82,27 +92,38 @@ async fn an_idle_worker_wakes_at_once_for_a_job_in_the_overflow_and_in_its_inbox
     a.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_steal_moves_wakes_an_idle_worker() {
-    let settings = QueueSettings { max_wait: Duration::from_millis(300), ..Default::default() };
-    let (url, queue, producer) = crate::setup("bellsteal").await;
+/// Worker `a` owns session `s` and runs a 5 s job in its one slot, worker `b` idles, and the
+/// next job of `s` waits in `a`'s inbox: returns them, that job and when it was pushed.
+async fn a_busy_owner_and_an_idle_worker(
+    label: &str,
+    settings: QueueSettings,
+    tick: Duration,
+) -> (homing_client::Producer, Recorder, TestWorker, TestWorker, String, Instant) {
+    let (url, queue, producer) = crate::setup(label).await;
     let rec = Recorder::default();
-    let a = TestWorker::start(sleepy(&url, &queue, "a", settings.clone()), handler("a", &rec));
+    let a = TestWorker::start(sleepy(&url, &queue, "a", settings.clone(), tick), handler("a", &rec));
     let warm = producer.push_raw("s", b"x").await.unwrap();
     ran(&rec, warm.id.as_str(), Instant::now()).await;
-    let b = TestWorker::start(sleepy(&url, &queue, "b", settings), handler("b", &rec));
+    let b = TestWorker::start(sleepy(&url, &queue, "b", settings, tick), handler("b", &rec));
     settle().await;
-    // `a` owns s: a long job holds its one slot, and the next waits in its inbox.
     let long = producer.push_raw("s", b"long").await.unwrap();
     assert_eq!(long.route, Route::Hit);
-    let (by, _) = ran(&rec, long.id.as_str(), Instant::now()).await;
-    assert_eq!(by, "a");
+    assert_eq!(ran(&rec, long.id.as_str(), Instant::now()).await.0, "a");
     let since = Instant::now();
     let waiting = producer.push_raw("s", b"x").await.unwrap();
     assert_eq!(waiting.route, Route::Hit);
-    // Steal moves it after max_wait (300 ms) plus a tick; its bell wakes `b`, while `a` is
-    // busy for 5 s and `b` would otherwise sleep 60.
-    let (by, took) = ran(&rec, waiting.id.as_str(), since).await;
+    (producer, rec, a, b, waiting.id.to_string(), since)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_steal_moves_wakes_an_idle_worker() {
+    let settings = QueueSettings { max_wait: Duration::from_millis(300), ..Default::default() };
+    // Steal needs ticks: its own ring is proven at the script level below.
+    let (_producer, rec, a, b, waiting, since) =
+        a_busy_owner_and_an_idle_worker("bellsteal", settings, Duration::from_millis(10)).await;
+    // Steal moves it after max_wait (300 ms) plus a tick; a bell wakes `b`, while `a` is busy
+    // for 5 s and `b` would otherwise sleep 60.
+    let (by, took) = ran(&rec, &waiting, since).await;
     assert_eq!(by, "b", "started {took:?} after its push");
     assert!(took < PROMPT, "the stolen job started {took:?} after its push");
     a.stop();
@@ -113,27 +134,16 @@ async fn a_job_steal_moves_wakes_an_idle_worker() {
 async fn a_job_handed_back_at_shutdown_wakes_an_idle_worker_and_the_leaver_takes_its_bell() {
     // max_wait 60 s: only the hand-back moves the waiting job in time.
     let settings = QueueSettings { max_wait: Duration::from_secs(60), ..Default::default() };
-    let (url, queue, producer) = crate::setup("bellhand").await;
-    let rec = Recorder::default();
-    let a = TestWorker::start(sleepy(&url, &queue, "a", settings.clone()), handler("a", &rec));
+    let (producer, rec, a, b, waiting, _) = a_busy_owner_and_an_idle_worker("bellhand", settings, SLOW_TICK).await;
     let a_bell = Keys::bell(&producer.keys().inbox(a.id.as_str()));
-    let warm = producer.push_raw("s", b"x").await.unwrap();
-    ran(&rec, warm.id.as_str(), Instant::now()).await;
-    let b = TestWorker::start(sleepy(&url, &queue, "b", settings), handler("b", &rec));
-    settle().await;
-    let long = producer.push_raw("s", b"long").await.unwrap();
-    assert_eq!(ran(&rec, long.id.as_str(), Instant::now()).await.0, "a");
-    let waiting = producer.push_raw("s", b"x").await.unwrap();
-    assert_eq!(waiting.route, Route::Hit);
     let since = Instant::now();
     // `stop` returns once `a` has finished its long job and left; the hand-back comes first.
     let leaving = tokio::task::spawn_blocking(move || a.stop());
-    let (by, took) = ran(&rec, waiting.id.as_str(), since).await;
+    let (by, took) = ran(&rec, &waiting, since).await;
     assert_eq!(by, "b", "started {took:?} after the shutdown began");
     assert!(took < PROMPT, "the handed-back job started {took:?} after the shutdown began");
     leaving.await.unwrap();
-    let mut c = conn(&url).await;
-    let left: bool = c.exists(&a_bell).await.unwrap();
+    let left: bool = conn(&redis_url()).await.exists(&a_bell).await.unwrap();
     assert!(!left, "the leaver's bell is deleted with its inbox");
     b.stop();
 }
@@ -229,4 +239,19 @@ async fn steal_rings_again_when_entries_wait_undelivered_and_the_overflows_bell_
     assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 2).await.unwrap().overflow.len(), 2);
     scripts::steal(&mut c, &keys, 100).await.unwrap();
     assert_eq!(bells(&mut c, &overflow).await, 0, "all delivered: no ring");
+}
+
+#[tokio::test]
+async fn steal_rings_once_for_each_job_it_moves() {
+    let settings = QueueSettings { max_wait: Duration::from_millis(1), max_waiting: 5, ..Default::default() };
+    let (producer, keys, mut c) = script_queue("bellsteals").await;
+    scripts::init(&mut c, &keys, InitMode::Update, &settings).await.unwrap();
+    let _: () = c.set(keys.pin("s"), "w-1").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(producer.push_raw("s", b"x").await.unwrap().route, Route::Hit);
+    }
+    let overflow = keys.overflow();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(scripts::steal(&mut c, &keys, 100).await.unwrap().moved, 3);
+    assert_eq!(bells(&mut c, &overflow).await, 3, "three jobs moved: three workers woken");
 }
