@@ -5,8 +5,7 @@
   fill. The caller alternates `first`, so under a full inbox the overflow is still read at
   every other call and never starves. When both are empty the worker blocks on the streams'
   bells (BLPOP, include/bell.lua); a read of the overflow that left entries behind rings the
-  overflow's bell for one more idle worker.
-  Includes: bell
+  overflow's bell for one more idle worker, when no bell is pending.
   KEYS[1] inbox         stream   the worker's inbox
   KEYS[2] overflow      stream   Q:overflow
   ARGV[1] worker                 the worker's id (its consumer name)
@@ -14,7 +13,8 @@
   ARGV[3] first                  'inbox' or 'overflow': the stream read first
   Returns: {inbox entries, overflow entries}, each a list of {entry id, {field, value, ...}}
   Errors:  HOMING_BAD_ARG    count out of range, or first not inbox/overflow
-           NOGROUP           a stream is missing: nothing is read
+           NOGROUP           the stream read first is missing: nothing is read (a stream read
+                             after another delivered entries is skipped if it fails)
 ]]
 local worker, count, first = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not count or count < 1 or count > 10000 then
@@ -24,26 +24,30 @@ if first ~= 'inbox' and first ~= 'overflow' then
   return redis.error_reply('HOMING_BAD_ARG first must be inbox or overflow')
 end
 
--- Both streams must exist before the first read: a read delivers (it writes the group's
--- pending list), so a second read failing on a missing stream (an inbox reaped while its
--- worker was frozen) would strand what the first one delivered. One EXISTS for both.
-if redis.call('EXISTS', KEYS[1], KEYS[2]) ~= 2 then
-  return redis.error_reply('NOGROUP the inbox or the overflow does not exist; the worker recreates it with its group')
-end
-
--- Whether the last read of the overflow left undelivered entries behind it.
-local left_behind = false
+local bell = KEYS[2] .. ':bell'
+-- Whether to ring the overflow's bell: a read of it filled its count and left entries behind,
+-- and no bell is pending (a pending one means no worker is idle to take it).
+local ring = false
+-- A read delivers (it writes the group's pending list), so a read that fails after another
+-- delivered must not fail the script: that would strand what was delivered. It reads nothing
+-- instead, and the next fetch, which reads that stream first, reports the error (NOGROUP
+-- for an inbox reaped while its worker was frozen: the worker recreates the group).
+local delivered = false
 local function take(stream, n)
   if n < 1 then return {} end
-  local r = redis.call('XREADGROUP', 'GROUP', 'homing', worker, 'COUNT', n, 'STREAMS', stream, '>')
+  local r = redis.pcall('XREADGROUP', 'GROUP', 'homing', worker, 'COUNT', n, 'STREAMS', stream, '>')
+  if type(r) == 'table' and r.err then
+    if delivered then return {} end
+    return error(r)
+  end
   local got = r and r[1][2] or {}
+  delivered = delivered or #got > 0
   if stream == KEYS[2] then
-    left_behind = false
-    if #got == n then
+    ring = false
+    if #got == n and redis.call('LLEN', bell) == 0 then
       -- Entries after the last one read are undelivered (acked entries kept for the lag sit
       -- at or before the group's cursor).
-      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-      left_behind = newest[1] ~= got[n][1]
+      ring = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1][1] ~= got[n][1]
     end
   end
   return got
@@ -58,6 +62,6 @@ local from_b = take(b, count - #from_a)
 if #from_a == half then
   for _, e in ipairs(take(a, count - #from_a - #from_b)) do table.insert(from_a, e) end
 end
-if left_behind then homing_ring(KEYS[2], HOMING_OVERFLOW_BELLS) end
+if ring then redis.call('RPUSH', bell, '1') end
 if first == 'overflow' then return {from_b, from_a} end
 return {from_a, from_b}

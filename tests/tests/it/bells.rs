@@ -182,30 +182,34 @@ async fn pushes_ring_up_to_64_overflow_bells_and_one_inbox_bell() {
 #[tokio::test]
 async fn a_fetch_that_leaves_overflow_entries_behind_rings_once_more_and_one_that_empties_it_does_not() {
     let (producer, keys, mut c) = script_queue("bellchain").await;
-    for i in 0..3 {
+    for i in 0..4 {
         producer.push_raw(&format!("s{i}"), b"x").await.unwrap();
     }
     let overflow = keys.overflow();
     let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
-    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 2).await.unwrap().overflow.len(), 2);
-    assert_eq!(bells(&mut c, &overflow).await, 1, "one entry left behind: one more worker woken");
-    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
     assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 1).await.unwrap().overflow.len(), 1);
+    assert_eq!(bells(&mut c, &overflow).await, 1, "entries left behind: one more worker woken");
+    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 1).await.unwrap().overflow.len(), 1);
+    assert_eq!(bells(&mut c, &overflow).await, 1, "a bell still pending: nobody idle to wake");
+    let _: () = c.del(Keys::bell(&overflow)).await.unwrap();
+    assert_eq!(scripts::fetch(&mut c, &keys, "w-1", 2).await.unwrap().overflow.len(), 2);
     assert_eq!(bells(&mut c, &overflow).await, 0, "it took the last: no one else to wake");
 }
 
 #[tokio::test]
-async fn a_fetch_checks_both_streams_before_it_reads_either() {
+async fn a_fetch_never_strands_what_it_delivered_when_its_second_read_fails() {
     let (producer, keys, mut c) = script_queue("bellcheck").await;
     let job = producer.push_raw("s", b"x").await.unwrap();
     assert_eq!(job.route, Route::New);
     let _: () = c.del(keys.inbox("w-1")).await.unwrap();
-    let err = scripts::fetch_with(&mut c, &keys, "w-1", 2, scripts::FetchFirst::Overflow).await.unwrap_err();
-    assert!(err.to_string().contains("NOGROUP"), "{err}");
-    // Nothing was delivered: the overflow's job is still there for the next read.
-    create_groups(&mut c, &[keys.inbox("w-1")]).await;
+    // The inbox read fails after the overflow read delivered the job: the job is returned.
     let fetched = scripts::fetch_with(&mut c, &keys, "w-1", 2, scripts::FetchFirst::Overflow).await.unwrap();
     assert_eq!(fetched.overflow.len(), 1);
+    let id = fetched.overflow[0].fields.iter().find(|(f, _)| f == "id").map(|(_, v)| v.as_slice());
+    assert_eq!(id, Some(job.id.as_str().as_bytes()));
+    // Read first, with nothing delivered before it, the missing inbox is reported.
+    let err = scripts::fetch_with(&mut c, &keys, "w-1", 2, scripts::FetchFirst::Inbox).await.unwrap_err();
+    assert!(err.to_string().contains("NOGROUP"), "{err}");
 }
 
 #[tokio::test]
