@@ -331,9 +331,8 @@ async fn the_overflow_lag_stays_an_integer_when_the_last_delivered_job_finishes_
     ids.push(producer.push_raw("s3", b"x").await.unwrap().id.to_string());
     let got: redis::Value = read(1).query_async(&mut c).await.unwrap();
     let failed = homing_core::stream::parse_read_reply(got).unwrap().remove(0).1.remove(0);
-    let outcome = scripts::fail(&mut c, &keys, &keys.overflow(), &failed.id, "w-1", 0.5, Some("fatal"), "boom")
-        .await
-        .unwrap();
+    let outcome =
+        scripts::fail(&mut c, &keys, &keys.overflow(), &failed.id, "w-1", 0.5, Some("fatal"), "boom").await.unwrap();
     assert_eq!(outcome, scripts::Failure::Dead { reason: "fatal".into() });
     assert_eq!(overflow_lag(&mut c, &keys).await, Some(0));
     let kept: Vec<String> = c.smembers(keys.overflow_kept()).await.unwrap();
