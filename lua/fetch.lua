@@ -6,6 +6,7 @@
   every other call and never starves. When both are empty the worker blocks on the streams'
   bells (BLPOP, include/bell.lua); a read of the overflow that left entries behind rings the
   overflow's bell for one more idle worker, when no bell is pending.
+  Includes: bell
   KEYS[1] inbox         stream   the worker's inbox
   KEYS[2] overflow      stream   Q:overflow
   ARGV[1] worker                 the worker's id (its consumer name)
@@ -24,10 +25,8 @@ if first ~= 'inbox' and first ~= 'overflow' then
   return redis.error_reply('HOMING_BAD_ARG first must be inbox or overflow')
 end
 
-local bell = KEYS[2] .. ':bell'
--- Whether to ring the overflow's bell: a read of it filled its count and left entries behind,
--- and no bell is pending (a pending one means no worker is idle to take it).
-local ring = false
+-- The last id a read of the overflow took when it filled its count: entries may wait after it.
+local full_to = nil
 -- A read delivers (it writes the group's pending list), so a read that fails after another
 -- delivered must not fail the script: that would strand what was delivered. It reads nothing
 -- instead, and the next fetch, which reads that stream first, reports the error (NOGROUP
@@ -43,12 +42,7 @@ local function take(stream, n)
   local got = r and r[1][2] or {}
   delivered = delivered or #got > 0
   if stream == KEYS[2] then
-    ring = false
-    if #got == n and redis.call('LLEN', bell) == 0 then
-      -- Entries after the last one read are undelivered (acked entries kept for the lag sit
-      -- at or before the group's cursor).
-      ring = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1][1] ~= got[n][1]
-    end
+    full_to = #got == n and got[n][1] or nil
   end
   return got
 end
@@ -62,6 +56,6 @@ local from_b = take(b, count - #from_a)
 if #from_a == half then
   for _, e in ipairs(take(a, count - #from_a - #from_b)) do table.insert(from_a, e) end
 end
-if ring then redis.call('RPUSH', bell, '1') end
+if full_to then homing_ring_if_waiting(KEYS[2], full_to) end
 if first == 'overflow' then return {from_b, from_a} end
 return {from_a, from_b}

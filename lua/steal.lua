@@ -46,9 +46,5 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LI
   end
   if moved >= limit then break end
 end
-local bell = KEYS[3] .. ':bell'
-if redis.call('LLEN', bell) == 0 then
-  local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
-  if newest and newest[1] ~= homing_last_delivered(KEYS[3]) then redis.call('RPUSH', bell, '1') end
-end
+homing_ring_if_waiting(KEYS[3], homing_last_delivered(KEYS[3]))
 return {moved, looked}

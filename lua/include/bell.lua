@@ -2,8 +2,8 @@
   include/bell: waking idle workers. Idle workers block on lists (BLPOP of their inbox's bell
   and the overflow's), not on the streams: at each XADD Redis walks every client blocked on
   that stream, but a list element is served to one blocked client and the walk stops. A bell
-  only wakes a worker to fetch; it carries nothing, so a lost one delays a job by at most
-  idle_block, never loses it.
+  only wakes a worker to fetch; it carries nothing, so a lost one delays a job by at most a
+  maintenance tick (steal.lua rings again), never loses it.
 ]]
 -- `Q:overflow:bell` holds at most this many: each wakes one more idle worker, and a woken worker
 -- whose fetch may have left entries behind rings again (fetch.lua). An inbox's bell holds 1.
@@ -12,6 +12,16 @@ local HOMING_OVERFLOW_BELLS = 64
 local function homing_ring(stream, most)
   local bell = stream .. ':bell'
   if redis.call('LLEN', bell) < most then redis.call('RPUSH', bell, '1') end
+end
+
+-- Rings the overflow's bell once when entries wait after `last` (the group's cursor) and no
+-- bell is pending: a pending one means no worker is idle to take another. For a fetch that
+-- left entries behind (its last read id), and for a bell lost to a dropped wait (steal.lua).
+local function homing_ring_if_waiting(overflow, last)
+  local bell = overflow .. ':bell'
+  if redis.call('LLEN', bell) > 0 then return end
+  local newest = redis.call('XREVRANGE', overflow, '+', '-', 'COUNT', 1)[1]
+  if newest and newest[1] ~= last then redis.call('RPUSH', bell, '1') end
 end
 
 -- Adds an entry to the overflow and rings its bell.

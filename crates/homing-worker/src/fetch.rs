@@ -22,7 +22,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// Runs until `stop` turns true; returns the in-flight job tasks for `run` to await.
-/// A fetch script is never cancelled half-way: an entry it claimed is always run.
+/// A claim is never cancelled half-way: an entry it claimed is always run. Only an idle wait
+/// is dropped at shutdown, and what its queued fetch claimed the hand-back returns.
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
     let mut tasks = JoinSet::new();

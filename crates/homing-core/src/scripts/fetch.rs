@@ -10,7 +10,7 @@ use redis::Value;
 use std::time::Duration;
 
 pub(super) static SPEC: ScriptSpec = script_spec!("fetch",
-    includes: [],
+    includes: ["bell"],
     keys: ["inbox", "overflow"],
     argv: ["worker", "count", "first"]);
 static LUA: Lua = Lua::new(&SPEC);
