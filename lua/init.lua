@@ -9,6 +9,8 @@
   ARGV[2] settings               JSON array of alternating field, value (see lua/README.md);
                                  create needs every field
   Returns: {created 0|1, field, value, ...}: whether this call wrote, then the stored settings
+           (with `checked`, which init writes whenever the settings in force join to another
+           text: their values joined by spaces, the other scripts' sign that they were checked)
   Errors:  HOMING_BAD_ARG    unknown mode, settings not a JSON array of field, value pairs, an
                              unknown field, or a given value outside its rule (the message
                              names the field and the rule)
@@ -68,6 +70,9 @@ if write then
   redis.call('HSET', KEYS[1], 'version', PROTOCOL_VERSION, unpack(flat))
   created = 1
 end
+-- Every setting in force is checked: say so to the other scripts' fast path (homing_settings).
+local marker = homing_settings_marker(in_force)
+if stored.checked ~= marker then redis.call('HSET', KEYS[1], 'checked', marker) end
 local out = {created}
 for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do table.insert(out, v) end
 return out

@@ -107,15 +107,37 @@ local function homing_setting_fix(field)
   return 'homing queue init --update ' .. homing_rule(field).flag .. ' ' .. value
 end
 
+-- The text init stores as `checked` in Q:meta once it has checked every setting: the protocol
+-- version, affinity and the rule fields, in Q:meta field order, joined by spaces. `get(field)`
+-- gives a field's raw text.
+local function homing_settings_marker(get)
+  local parts = {PROTOCOL_VERSION, get('affinity')}
+  for i = 1, #HOMING_RULES, 5 do parts[#parts + 1] = get(HOMING_RULES[i]) end
+  return table.concat(parts, ' ')
+end
+
 -- The queue's settings, every one checked against its rule. Raises HOMING_NO_QUEUE,
 -- HOMING_PROTOCOL or HOMING_BAD_SETTING (naming the field and the fix); every script calls it
--- before its first write, so a corrupted setting leaves Redis unchanged. The usual case, every
--- setting good, is checked inline; at the first doubt homing_check_settings, the one check init
--- also runs, finds the bad field and words the error.
+-- before its first write, so a corrupted setting leaves Redis unchanged. The usual case costs
+-- one HMGET and a string compare: values that join to init's `checked` marker are the ones
+-- init checked (a value changed any other way, an HSET by hand, breaks the match). Any other
+-- case is checked field by field inline, and at the first doubt homing_check_settings, the
+-- one check init also runs, finds the bad field and words the error. The HMGET's fields and
+-- the fast path's table are in Q:meta field order (a unit test compares them with the rules).
 local function homing_settings(meta_key)
-  local names = {'version', 'affinity'}
-  for i = 1, #HOMING_RULES, 5 do names[#names + 1] = HOMING_RULES[i] end
-  local v = redis.call('HMGET', meta_key, unpack(names))
+  local v = redis.call('HMGET', meta_key, 'version', 'affinity', 'max_waiting', 'pin_ttl_ms',
+    'max_attempts', 'max_payload', 'backoff_base_ms', 'backoff_max_ms', 'max_wait_ms',
+    'visibility_timeout_ms', 'checked')
+  if v[11] and v[1] == PROTOCOL_VERSION then
+    -- A missing field (false) makes the join fail: no match.
+    local joined, marker = pcall(table.concat, v, ' ', 1, 10)
+    if joined and marker == v[11] then
+      return {affinity = v[2], max_waiting = tonumber(v[3]), pin_ttl_ms = tonumber(v[4]),
+        max_attempts = tonumber(v[5]), max_payload = tonumber(v[6]),
+        backoff_base_ms = tonumber(v[7]), backoff_max_ms = tonumber(v[8]),
+        max_wait_ms = tonumber(v[9]), visibility_timeout_ms = tonumber(v[10])}
+    end
+  end
   if not v[1] then
     error({err = 'HOMING_NO_QUEUE queue settings missing at ' .. meta_key ..
       ': start a worker or run `homing queue init` first'})
@@ -137,8 +159,8 @@ local function homing_settings(meta_key)
     cfg[HOMING_RULES[i]] = n
   end
   if good and cfg.backoff_max_ms >= cfg.backoff_base_ms then return cfg end
-  local stored = {}
-  for i, name in ipairs(names) do stored[name] = v[i] or nil end
+  local stored = {affinity = affinity or nil}
+  for i = 1, #HOMING_RULES, 5 do stored[HOMING_RULES[i]] = v[2 + (i + 4) / 5] or nil end
   local checked, field, problem = homing_check_settings(function(name) return stored[name] end)
   if not checked then
     error({err = 'HOMING_BAD_SETTING ' .. problem .. '; fix it with `' .. homing_setting_fix(field) .. '`'})

@@ -431,4 +431,32 @@ mod tests {
         let fields: Vec<&str> = QueueSettings::default().to_fields().into_iter().map(|(f, _)| f).skip(1).collect();
         assert_eq!(fields, SETTING_RULES.map(|r| r.field), "one rule per numeric field, in field order");
     }
+
+    /// `homing_settings`' fast path names the fields twice by hand, for speed: in its `HMGET`
+    /// (whose values it joins to compare with init's `checked` marker, which init joins in rule
+    /// order) and in the table it returns (value `i` of the `HMGET` under each name). Both must
+    /// follow Q:meta field order.
+    #[test]
+    fn the_lua_fast_path_reads_every_setting_in_field_order() {
+        let lua = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/include/settings.lua"));
+        let body = lua.split_once("local function homing_settings(meta_key)").expect("homing_settings").1;
+        let hmget = body.split_once("redis.call('HMGET', meta_key, ").expect("its HMGET").1;
+        let hmget: Vec<String> = hmget
+            .split_once(')')
+            .unwrap()
+            .0
+            .split(',')
+            .map(|f| f.trim().trim_matches('\'').to_string())
+            .collect();
+        let mut want: Vec<String> = ["version", "affinity"].map(String::from).to_vec();
+        want.extend(SETTING_RULES.iter().map(|r| r.field.to_string()));
+        want.push("checked".into());
+        assert_eq!(hmget, want);
+        let table = body.split_once("return {affinity = v[2], ").expect("the fast path's table").1;
+        let table = table.split_once('}').unwrap().0;
+        let entries: Vec<String> = table.split(',').map(|e| e.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        let want: Vec<String> =
+            SETTING_RULES.iter().enumerate().map(|(i, r)| format!("{} = tonumber(v[{}])", r.field, i + 3)).collect();
+        assert_eq!(entries, want);
+    }
 }

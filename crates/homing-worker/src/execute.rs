@@ -48,8 +48,10 @@ impl<H> Drop for InFlight<H> {
     }
 }
 
-/// Runs one claimed entry to its end; the permit frees the slot when this returns.
-pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: StreamEntry, _slot: OwnedSemaphorePermit) {
+/// Runs one claimed entry to its end. The permit frees the slot as soon as the handler returns:
+/// the slot counts handlers, so the next fetch goes out beside this job's completion (on the
+/// shared connection the two share a round trip) instead of after it.
+pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: StreamEntry, slot: OwnedSemaphorePermit) {
     let _lease = InFlight::new(&ctx, &entry.id, source);
     let job = match Job::from_fields(&entry.fields) {
         Ok(job) => job,
@@ -61,10 +63,10 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: Str
     };
     let span = tracing::info_span!("job", queue = %ctx.keys.queue(), job_id = %job.id, session = %job.session,
         attempt = job.attempt, route = job.route.as_deref().unwrap_or(""), source = source.as_str());
-    run_job(ctx, source, entry.id, job).instrument(span).await
+    run_job(ctx, source, entry.id, job, slot).instrument(span).await
 }
 
-async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String, job: Job) {
+async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String, job: Job, slot: OwnedSemaphorePermit) {
     metrics::counter!(JOBS_STARTED, "source" => source.as_str()).increment(1);
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     metrics::histogram!(JOB_WAIT_SECONDS).record(now_ms.saturating_sub(job.enqueued_at_ms) as f64 / 1000.0);
@@ -76,6 +78,7 @@ async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String,
     handed.payload = payload;
     let started = Instant::now();
     let outcome = call_handler(&ctx, handed).await.map_err(Failed::Handler);
+    drop(slot);
     metrics::histogram!(JOB_RUN_SECONDS).record(started.elapsed().as_secs_f64());
     finish(&ctx, source, &entry_id, Some(&kept), outcome).await;
 }

@@ -182,6 +182,52 @@ async fn a_corrupted_setting_fails_every_script_before_any_write() {
     assert_eq!(scripts::load_settings(&mut c, &keys).await.unwrap_err().to_string(), err.to_string());
 }
 
+/// The scripts' fast path: init marks the settings it checked with `checked`, their values
+/// joined by spaces; a change made any other way breaks the match and the full check runs (the
+/// test above), and a queue without the marker (written before it existed) is checked in full
+/// until init runs again. A marker matching another protocol version is not trusted.
+#[tokio::test]
+async fn init_marks_the_settings_it_checked_and_a_script_trusts_only_a_matching_mark() {
+    let (_url, _name, keys, mut c) = queue("checked").await;
+    let (first, second) = (JobId::new(), JobId::new());
+    let marker = "1 on 32 1800000 5 1048576 1000 300000 2000 30000";
+    let stored: String = c.hget(keys.meta(), "checked").await.unwrap();
+    assert_eq!(stored, marker);
+    let push_args = |id| PushArgs {
+        id,
+        session: "s",
+        payload: b"x",
+        delay: Duration::ZERO,
+        key: None,
+        key_ttl: Duration::from_secs(1),
+        reply_to: None,
+        max_attempts: None,
+    };
+
+    // An update re-marks; a create on a queue that exists writes nothing when the mark holds.
+    let mut settings = QueueSettings::default();
+    settings.max_waiting = 7;
+    scripts::init(&mut c, &keys, InitMode::Update, &settings).await.unwrap();
+    let stored: String = c.hget(keys.meta(), "checked").await.unwrap();
+    assert_eq!(stored, marker.replacen(" 32 ", " 7 ", 1));
+    let before = snapshot(&mut c, &keys).await;
+    scripts::init(&mut c, &keys, InitMode::Create, &QueueSettings::default()).await.unwrap();
+    assert_eq!(snapshot(&mut c, &keys).await, before, "create on a marked queue wrote");
+
+    // Without the mark every script still works (checked in full), and init marks again.
+    let _: () = c.hdel(keys.meta(), "checked").await.unwrap();
+    scripts::push(&mut c, &keys, &push_args(&first)).await.unwrap();
+    scripts::init(&mut c, &keys, InitMode::Create, &QueueSettings::default()).await.unwrap();
+    let stored: String = c.hget(keys.meta(), "checked").await.unwrap();
+    assert_eq!(stored, marker.replacen(" 32 ", " 7 ", 1));
+
+    // A later protocol's init would mark its own version: that mark is never trusted here.
+    let _: () = c.hset(keys.meta(), "version", "2").await.unwrap();
+    let _: () = c.hset(keys.meta(), "checked", marker.replacen("1 ", "2 ", 1).replacen(" 32 ", " 7 ", 1)).await.unwrap();
+    let err = scripts::push(&mut c, &keys, &push_args(&second)).await.unwrap_err();
+    assert!(matches!(err, Error::ProtocolMismatch(_)), "{err:?}");
+}
+
 /// Runs `homing <args>` and asserts it fails with exactly `message`.
 async fn refused(url: &str, name: &str, args: &[&str], message: &str) -> std::process::Output {
     let mut cmd = homing(url, name);
