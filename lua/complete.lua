@@ -52,42 +52,59 @@ local function still_pending(source, entry_id)
   return not whole[source] and homing_is_pending_to(streams[source], entry_id, worker)
 end
 
--- The overflow group's last-delivered id cannot change while the script runs: read it once,
--- and delete the kept entries delivery has moved past once, after the acks.
-local last, now, acked_overflow = nil, nil, false
+-- Every pin the list touches, read in one MGET; `pins` then follows this call's own stamps, so
+-- a session's later job sees its earlier job's stamp, exactly as if each were completed alone.
+-- Whether an owner is alive is asked once per owner: nothing here changes Q:workers.
+local pins, alive, now = {}, {}, nil
+if cfg.affinity ~= 'off' then
+  local keys, seen = {}, {}
+  for _, j in ipairs(jobs) do
+    if not seen[j[3]] then
+      seen[j[3]] = true
+      keys[#keys + 1] = Q .. ':pin:' .. j[3]
+    end
+  end
+  local got = redis.call('MGET', unpack(keys))
+  for i, key in ipairs(keys) do pins[key] = got[i] end
+end
+local function owner_alive(owner)
+  if alive[owner] == nil then
+    now = now or homing_now()
+    alive[owner] = homing_alive(Q, owner, now)
+  end
+  return alive[owner]
+end
+
+-- Acks and deletes go out once per stream after the loop. The overflow group's last-delivered
+-- id cannot change while the script runs: read once, its entry is kept (include/entry.lua).
+local acked, dropped, last, kept = {{}, {}}, {{}, {}}, nil, nil
 local out = {}
 for _, j in ipairs(jobs) do
-  local stream, entry_id, session, job_id, reply_to, output = streams[j[1]], j[2], j[3], j[4], j[5], j[6]
+  local entry_id, session, job_id, reply_to, output = j[2], j[3], j[4], j[5], j[6]
   local status, stamped, on_owner = 'stale', 0, 0
   if still_pending(j[1], entry_id) then
     -- Acked below: a second listing of the same entry is stale, as it would be alone.
     pending[j[1]][entry_id] = nil
-    -- Everything this job's outcome depends on is read before its first write.
-    local pin = Q .. ':pin:' .. session
-    local owner, owner_alive = false, false
-    if cfg.affinity ~= 'off' then
-      owner = redis.call('GET', pin)
-      if owner and owner ~= worker then now = now or homing_now() end
-      owner_alive = owner == worker or (owner and homing_alive(Q, owner, now))
-    end
-    redis.call('XACK', stream, GROUP, entry_id)
+    acked[j[1]][#acked[j[1]] + 1] = entry_id
     if j[1] == 1 then
-      redis.call('XDEL', stream, entry_id)
+      dropped[1][#dropped[1] + 1] = entry_id
     else
-      last = last or homing_last_delivered(stream)
-      homing_drop_acked(stream, entry_id, last)
-      acked_overflow = true
+      last = last or homing_last_delivered(KEYS[3])
+      if entry_id == last then kept = entry_id else dropped[2][#dropped[2] + 1] = entry_id end
     end
     homing_reply(Q, reply_to, job_id, 'ok', 'out', output)
     status = 'ok'
+    local pin = Q .. ':pin:' .. session
+    local owner = pins[pin]
     if cfg.affinity == 'off' then
       -- No pins without affinity.
     elseif owner == worker then
       redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
       on_owner = 1
-    elseif not owner_alive then
+    elseif not owner or not owner_alive(owner) then
       -- First writer wins: the pin is absent or its owner is dead, and only a success gets here.
       redis.call('SET', pin, worker, 'PX', cfg.pin_ttl_ms)
+      pins[pin] = worker
       stamped = 1
     end
   end
@@ -95,5 +112,11 @@ for _, j in ipairs(jobs) do
   out[#out + 1] = stamped
   out[#out + 1] = on_owner
 end
-if acked_overflow then homing_tidy_kept(KEYS[3], last) end
+-- Ack before delete (include/entry.lua, homing_ack).
+for source = 1, 2 do
+  if #acked[source] > 0 then redis.call('XACK', streams[source], GROUP, unpack(acked[source])) end
+  if #dropped[source] > 0 then redis.call('XDEL', streams[source], unpack(dropped[source])) end
+end
+if kept then redis.call('SADD', KEYS[3] .. ':kept', kept) end
+if #acked[2] > 0 then homing_tidy_kept(KEYS[3], last) end
 return out
