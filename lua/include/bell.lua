@@ -9,9 +9,21 @@
 -- whose fetch may have left entries behind rings again (fetch.lua). An inbox's bell holds 1.
 local HOMING_OVERFLOW_BELLS = 64
 
+-- The bells this call has seen full. No script pops a bell, and the two that delete one (reap,
+-- hand_back) delete the bell of a worker no route picks (dead, or with capacity 0), so a bell
+-- seen full stays full for the rest of the call: a push of many jobs asks LLEN once per bell,
+-- not once per job.
+local homing_bells_full = {}
+
 local function homing_ring(stream, most)
   local bell = stream .. ':bell'
-  if redis.call('LLEN', bell) < most then redis.call('RPUSH', bell, '1') end
+  if homing_bells_full[bell] then return end
+  local n = redis.call('LLEN', bell)
+  if n < most then
+    redis.call('RPUSH', bell, '1')
+    n = n + 1
+  end
+  if n >= most then homing_bells_full[bell] = true end
 end
 
 -- Rings the overflow's bell once when entries wait after `last` (the group's cursor) and no

@@ -177,6 +177,16 @@ async fn pushes_ring_up_to_64_overflow_bells_and_one_inbox_bell() {
         assert_eq!(producer.push_raw("s", b"x").await.unwrap().route, Route::Hit);
     }
     assert_eq!(bells(&mut c, &keys.inbox("w-1")).await, 1);
+
+    // The same caps within one push_many call, which asks each bell's length only until it
+    // is full.
+    let _: () = c.del(&[Keys::bell(&keys.overflow()), Keys::bell(&keys.inbox("w-1"))]).await.unwrap();
+    let jobs: Vec<(String, &[u8])> = (0..70).map(|i| (format!("m{i}"), &b"x"[..])).collect();
+    producer.push_many_raw(&jobs).await.unwrap();
+    assert_eq!(bells(&mut c, &keys.overflow()).await, 64);
+    let hits = producer.push_many_raw(&[("s", b"x"), ("s", b"x"), ("s", b"x")]).await.unwrap();
+    assert!(hits.iter().all(|r| r.as_ref().unwrap().route == Route::Hit), "{hits:?}");
+    assert_eq!(bells(&mut c, &keys.inbox("w-1")).await, 1);
 }
 
 #[tokio::test]
