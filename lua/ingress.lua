@@ -84,9 +84,10 @@ local function read(raw)
   end
   local m = env.max_attempts
   if m ~= nil then
-    local rule = homing_rule('max_attempts')
-    if not homing_keeps_rule(rule, m) then
-      return nil, 'envelope field max_attempts must be ' .. homing_rule_words(rule)
+    local rules = homing_rules()
+    local rule = rules.rule('max_attempts')
+    if not rules.keeps(rule, m) then
+      return nil, 'envelope field max_attempts must be ' .. rules.words(rule)
     end
   end
   return {id = env.id, s = s, p = p, k = env.key, m = m}

@@ -26,11 +26,12 @@ local decoded, settings = pcall(cjson.decode, ARGV[2])
 if not decoded or type(settings) ~= 'table' or #settings % 2 ~= 0 then
   return redis.error_reply('HOMING_BAD_ARG settings must be a JSON array of field, value pairs')
 end
+local rules = homing_rules()
 local given, flat = {}, {}
 for i = 1, #settings, 2 do
   local field, value = settings[i], settings[i + 1]
   if type(value) == 'number' then value = tostring(value) end
-  local known = field == 'affinity' or homing_rule(field) ~= nil
+  local known = field == 'affinity' or rules.rule(field) ~= nil
   if type(field) ~= 'string' or type(value) ~= 'string' or not known then
     return redis.error_reply('HOMING_BAD_ARG settings field ' .. tostring(field) ..
       ' is not a queue setting with a string value')
@@ -54,7 +55,7 @@ local function in_force(field)
   if write and given[field] then return given[field] end
   return stored[field]
 end
-local cfg, field, problem = homing_check_settings(in_force)
+local cfg, field, problem = rules.check(in_force)
 if not cfg then
   -- The caller's fault when it gave the value (or one of the pair), or left it out with none
   -- stored; else the stored value is, and the message says how to replace it.
@@ -62,7 +63,7 @@ if not cfg then
     (field == 'backoff_max_ms' and given.backoff_base_ms ~= nil))
   if from_args then return redis.error_reply('HOMING_BAD_ARG ' .. problem) end
   return redis.error_reply('HOMING_BAD_SETTING ' .. problem .. '; fix it with `' ..
-    homing_setting_fix(field) .. '`')
+    rules.fix(field) .. '`')
 end
 
 local created = 0
@@ -71,7 +72,7 @@ if write then
   created = 1
 end
 -- Every setting in force is checked: say so to the other scripts' fast path (homing_settings).
-local marker = homing_settings_marker(in_force)
+local marker = rules.marker(in_force)
 if stored.checked ~= marker then redis.call('HSET', KEYS[1], 'checked', marker) end
 local out = {created}
 for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do table.insert(out, v) end

@@ -25,7 +25,7 @@ local function homing_push_job(cfg, id, session, payload, delay, key, key_ttl, r
   local attempts = nil
   if max_attempts ~= '0' then
     local problem
-    attempts, problem = homing_parse_setting('max_attempts', max_attempts)
+    attempts, problem = homing_rules().parse('max_attempts', max_attempts)
     if not attempts then return nil, problem end
   end
   local job = {id = id, s = session, p = payload}

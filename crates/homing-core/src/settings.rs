@@ -369,7 +369,7 @@ mod tests {
     /// `(field, flag, min, max, whole)` of each line of `HOMING_RULES` in the Lua include.
     fn lua_rules(lua: &str) -> Vec<(String, String, u64, u64, bool)> {
         let block = lua.split_once("local HOMING_RULES = {\n").expect("HOMING_RULES in settings.lua").1;
-        let block = block.split_once("\n}").expect("HOMING_RULES closes").0;
+        let block = block.split_once("\n  }").expect("HOMING_RULES closes").0;
         block
             .lines()
             .map(|line| {
