@@ -60,20 +60,31 @@ async fn a_refusal_no_retry_can_fix_is_given_up_at_once_and_the_worker_goes_on()
     let (u, k, r) = (url.clone(), keys.clone(), rec.clone());
     let handler = move |job: Job| {
         r.record("r", &job);
-        let (u, pin) = (u.clone(), k.pin(&job.session));
+        let (u, reply) = (u.clone(), k.reply("poisoned"));
         async move {
             if job.session == "poisoned" {
-                // The session's pin becomes a list: `complete` reads it with GET before any
-                // write and gets WRONGTYPE, which no retry can fix.
-                let _: () = conn(&u).await.rpush(pin, "not-a-worker").await.unwrap();
+                // The job's reply stream becomes a list: `complete`'s first write, the reply's
+                // XADD, gets WRONGTYPE, which no retry can fix.
+                let _: () = conn(&u).await.rpush(reply, "not-a-stream").await.unwrap();
             }
             Ok::<_, HandlerError>(())
         }
     };
-    // One slot: the second job starts only once the first one's completion has ended, whether
-    // it went through or was given up.
+    // One slot: the second job is fetched only once the first one's handler has returned, and
+    // by then the first one's completion call has left on its own.
     let w = Local::start(WorkerConfig { concurrency: 1, ..config(&url, &queue, "r") }, handler).await;
-    producer.push("poisoned", "a").await.unwrap();
+    let id = homing_core::JobId::new();
+    let poisoned = homing_core::scripts::PushArgs {
+        id: &id,
+        session: "poisoned",
+        payload: b"a",
+        delay: Duration::ZERO,
+        key: None,
+        key_ttl: Duration::from_secs(1),
+        reply_to: Some("poisoned"),
+        max_attempts: None,
+    };
+    homing_core::scripts::push(&mut conn(&url).await, &keys, &poisoned).await.unwrap();
     producer.push("fine", "b").await.unwrap();
     let mut c = conn(&url).await;
     wait_for("the second job to complete (its session stamped)", Duration::from_secs(10), || async {
