@@ -25,6 +25,13 @@ local function homing_with_route(flat, word)
   return out
 end
 
+-- What one call has learnt of each owner: alive (true/false), its capacity, and whether it is
+-- in Q:waiting already. The scripts that route write Q:workers, Q:capacity and Q:waiting only
+-- before their first route (hand_back's capacity 0) or after their last (reap and hand_back
+-- removing a worker), so within a call the answers hold, and a push of many jobs asks once
+-- per owner instead of once per job.
+local homing_owners = {}
+
 local function homing_route(Q, cfg, now, session, fields)
   local overflow = Q .. ':overflow'
   if cfg.affinity == 'off' then
@@ -37,13 +44,19 @@ local function homing_route(Q, cfg, now, session, fields)
   local owner = redis.call('GET', pin)
   local route, inbox = 'new', nil
   if owner then
-    if not homing_alive(Q, owner, now) then
+    local known = homing_owners[owner]
+    if not known then
+      known = {alive = homing_alive(Q, owner, now)}
+      if known.alive then known.capacity = tonumber(redis.call('HGET', Q .. ':capacity', owner) or '0') end
+      homing_owners[owner] = known
+    end
+    if not known.alive then
       -- A dead owner's pin goes now, so the next successful run stamps a live owner.
       redis.call('DEL', pin)
       route = 'spill:dead'
     else
       inbox = Q .. ':inbox:' .. owner
-      local capacity = tonumber(redis.call('HGET', Q .. ':capacity', owner) or '0')
+      local capacity = known.capacity
       -- Behind the owner: the jobs past its free slots (XLEN counts running ones too).
       local behind = redis.call('XLEN', inbox) - capacity
       -- A busy owner spills only when both hold: max_waiting jobs wait behind it (absolute),
@@ -74,7 +87,10 @@ local function homing_route(Q, cfg, now, session, fields)
     redis.call('XADD', inbox, '*', unpack(fields))
     homing_ring(inbox, 1)
     -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).
-    redis.call('ZADD', Q .. ':waiting', 'NX', now, owner)
+    if not homing_owners[owner].waiting then
+      redis.call('ZADD', Q .. ':waiting', 'NX', now, owner)
+      homing_owners[owner].waiting = true
+    end
     redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   else
     homing_add_overflow(overflow, fields)

@@ -441,20 +441,16 @@ mod tests {
         let lua = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../lua/include/settings.lua"));
         let body = lua.split_once("local function homing_settings(meta_key)").expect("homing_settings").1;
         let hmget = body.split_once("redis.call('HMGET', meta_key, ").expect("its HMGET").1;
-        let hmget: Vec<String> = hmget
-            .split_once(')')
-            .unwrap()
-            .0
-            .split(',')
-            .map(|f| f.trim().trim_matches('\'').to_string())
-            .collect();
+        let hmget: Vec<String> =
+            hmget.split_once(')').unwrap().0.split(',').map(|f| f.trim().trim_matches('\'').to_string()).collect();
         let mut want: Vec<String> = ["version", "affinity"].map(String::from).to_vec();
         want.extend(SETTING_RULES.iter().map(|r| r.field.to_string()));
         want.push("checked".into());
         assert_eq!(hmget, want);
         let table = body.split_once("return {affinity = v[2], ").expect("the fast path's table").1;
         let table = table.split_once('}').unwrap().0;
-        let entries: Vec<String> = table.split(',').map(|e| e.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        let entries: Vec<String> =
+            table.split(',').map(|e| e.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
         let want: Vec<String> =
             SETTING_RULES.iter().enumerate().map(|(i, r)| format!("{} = tonumber(v[{}])", r.field, i + 3)).collect();
         assert_eq!(entries, want);

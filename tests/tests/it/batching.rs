@@ -274,3 +274,62 @@ async fn push_many_enqueues_each_job_exactly_as_push_in_order() {
     assert_eq!(pushed(false).await, (expected_results.clone(), expected_queue.clone(), 1), "one push per job");
     assert_eq!(pushed(true).await, (expected_results, expected_queue, 1), "one push_many");
 }
+
+/// The routes of `sessions` pushed one by one or in one push_many call, on a queue where `wa`
+/// is alive with one slot (max_waiting 1) and owns `a1` and `a2`, and `wd` is dead and owns
+/// `d1` and `d2`; then whether `wa` is in the waiting index and the dead pins are gone.
+async fn routes_to_owners(batched: bool, sessions: &[&'static str]) -> (Vec<String>, bool, usize) {
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("owners")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    let settings = QueueSettings { max_waiting: 1, ..QueueSettings::default() };
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &settings).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wa", Duration::from_secs(60), 1).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wd", Duration::from_secs(60), 1).await.unwrap();
+    let _: () = c.zadd(keys.workers(), "wd", 1).await.unwrap();
+    create_groups(&mut c, &[keys.overflow(), keys.inbox("wa"), keys.inbox("wd")]).await;
+    for (session, owner) in [("a1", "wa"), ("a2", "wa"), ("d1", "wd"), ("d2", "wd")] {
+        let _: () = c.set(keys.pin(session), owner).await.unwrap();
+    }
+    let ids: Vec<JobId> = sessions.iter().map(|_| JobId::new()).collect();
+    let list: Vec<PushArgs> = sessions
+        .iter()
+        .zip(&ids)
+        .map(|(session, id)| PushArgs {
+            id,
+            session,
+            payload: b"x",
+            delay: Duration::ZERO,
+            key: None,
+            key_ttl: Duration::from_secs(60),
+            reply_to: None,
+            max_attempts: None,
+        })
+        .collect();
+    let results = if batched {
+        scripts::push_many(&mut c, &keys, &list).await.unwrap()
+    } else {
+        let mut out = Vec::new();
+        for a in &list {
+            out.push(scripts::push(&mut c, &keys, a).await);
+        }
+        out
+    };
+    let routes = results.into_iter().map(|r| r.unwrap().route.to_string()).collect();
+    let waiting: Option<f64> = c.zscore(keys.waiting(), "wa").await.unwrap();
+    let dead_pins: usize = c.exists(&[keys.pin("d1"), keys.pin("d2")]).await.unwrap();
+    (routes, waiting.is_some(), dead_pins)
+}
+
+/// push_many asks each owner's liveness, capacity and waiting entry once per call: the routes
+/// of many jobs to the same owners are still exactly those of one push per job.
+#[tokio::test]
+async fn push_many_routes_many_jobs_to_the_same_owners_exactly_as_push() {
+    let sessions = ["a1", "a1", "d1", "a2", "d2", "a1"];
+    // a1 twice fits wa's slot and line; d1 finds wd dead; a2 has a line of 1 behind wa and no
+    // longer overflow; d2's owner is still dead; a1 finds the overflow longer than wa's line.
+    let want: Vec<String> =
+        ["hit", "hit", "spill:dead", "spill:busy", "spill:dead", "hit"].into_iter().map(String::from).collect();
+    assert_eq!(routes_to_owners(false, &sessions).await, (want.clone(), true, 0), "one push per job");
+    assert_eq!(routes_to_owners(true, &sessions).await, (want, true, 0), "one push_many");
+}

@@ -223,7 +223,8 @@ async fn init_marks_the_settings_it_checked_and_a_script_trusts_only_a_matching_
 
     // A later protocol's init would mark its own version: that mark is never trusted here.
     let _: () = c.hset(keys.meta(), "version", "2").await.unwrap();
-    let _: () = c.hset(keys.meta(), "checked", marker.replacen("1 ", "2 ", 1).replacen(" 32 ", " 7 ", 1)).await.unwrap();
+    let _: () =
+        c.hset(keys.meta(), "checked", marker.replacen("1 ", "2 ", 1).replacen(" 32 ", " 7 ", 1)).await.unwrap();
     let err = scripts::push(&mut c, &keys, &push_args(&second)).await.unwrap_err();
     assert!(matches!(err, Error::ProtocolMismatch(_)), "{err:?}");
 }
