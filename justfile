@@ -13,7 +13,7 @@ test:
     cargo test --workspace --locked
 
 # The second lane: every check that needs a tool beyond Rust and redis-server (promtool,
-# Python, Node, helm, podman); it installs them under target/integrations.
+# Python, Node, helm, podman, Redis 8.2 and Valkey); it installs them under target/integrations.
 check-integrations:
     bash .ci/integrations/run
 

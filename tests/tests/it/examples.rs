@@ -17,17 +17,10 @@ use tokio::process::{Child, Command};
 fn example(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "-q", "-p", "homing-examples", "--examples"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("cargo runs");
+        let status =
+            homing_tests::bin::cargo_build(&["-p", "homing-examples", "--examples"]).status().expect("cargo runs");
         assert!(status.success(), "building the examples failed");
-        dir.join("examples")
+        homing_tests::bin::target_dir().join("examples")
     });
     dir.join(name)
 }

@@ -476,6 +476,12 @@ async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_
         read_record(&record).get(first.id.as_str()).cloned()
     })
     .await;
+    // Recorded before its completion is sent: frozen in between, ga would hold it too.
+    wait_for("the first job to be acked", Duration::from_secs(10), || async {
+        let p: redis::streams::StreamPendingReply = conn(&url).await.xpending(keys.overflow(), "homing").await.unwrap();
+        (p.count() == 0).then_some(())
+    })
+    .await;
     a.signal("STOP");
     let b = WorkerProcess::start(&url, &queue, "gb", &record, &flags);
     wait_workers(&url, &keys, 2).await;
@@ -497,6 +503,11 @@ async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("heartbeated within liveness_ttl"));
     assert_eq!(read_record(&record).get(stuck.id.as_str()), None, "refused: nothing moved");
+    // Whether the frozen worker was handed the job: yes when it froze blocked inside Redis with
+    // its fetch queued behind (the job's bell ended the wait and the fetch delivered the job to
+    // it), no when it froze between two waits (finishing the first job, under load).
+    let delivered: redis::streams::StreamPendingReply =
+        conn(&url).await.xpending(keys.inbox(&a_id), "homing").await.unwrap();
 
     let out = forget(&a_id, true);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -505,10 +516,8 @@ async fn forget_hands_a_frozen_workers_jobs_over_at_once_and_refuses_a_live_one_
         read_record(&record).get(stuck.id.as_str()).and_then(|r| r.first().cloned())
     })
     .await;
-    // The frozen worker's wait was blocked inside Redis with its fetch queued behind it: the
-    // job's bell ended the wait and the fetch delivered the job to it, and a delivered job
-    // moves one attempt later.
-    assert_eq!((run.worker.as_str(), run.attempt), ("gb", 1));
+    // A delivered job moves one attempt later, an undelivered one as it was.
+    assert_eq!((run.worker.as_str(), run.attempt), ("gb", delivered.count() as u32));
     assert!(!live_workers(&url, &keys).await.contains(&a_id));
     // The re-route met the forgotten owner's pin, released it, and gb stamped the session.
     let b_id = live_workers(&url, &keys).await.into_iter().find(|w| w.starts_with("gb-")).unwrap();

@@ -8,7 +8,7 @@ use homing_tests::{conn, fresh_queue, homing_bin, redis_url, wait_dead_letters, 
 use redis::AsyncCommands;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Waits until a worker is registered on `keys`' queue.
 async fn registered(url: &str, keys: &Keys) {
@@ -66,6 +66,21 @@ async fn json_logs_are_one_object_a_line_and_carry_the_job_spans_fields() {
     assert!(lines.iter().any(|l| l["fields"]["message"] == "worker registered"), "{log}");
 }
 
+/// Reads a worker's output until its registration line (written just after it registers),
+/// for up to 10 s, and returns what it read.
+async fn until_registered(output: &mut (impl AsyncRead + Unpin), through: &str) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !text(&seen).contains("worker registered") {
+        assert!(std::time::Instant::now() < deadline, "no registration line {through}: {:?}", text(&seen));
+        let mut buf = [0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), output.read(&mut buf)).await {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    seen
+}
+
 /// Starts a worker whose stderr is a terminal (a pseudo-terminal made by `script(1)`), with
 /// `NO_COLOR` set to `no_color`, and returns what it printed until it registered.
 async fn on_a_terminal(no_color: Option<&str>) -> String {
@@ -89,17 +104,7 @@ async fn on_a_terminal(no_color: Option<&str>) -> String {
     }
     let mut child = script.spawn().expect("script(1) from util-linux starts");
     registered(&url, &keys).await;
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    // The registration line is written just after the worker registers.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !text(&seen).contains("worker registered") {
-        assert!(std::time::Instant::now() < deadline, "no registration line on the terminal: {:?}", text(&seen));
-        let mut buf = [0u8; 4096];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), stdout.read(&mut buf)).await {
-            seen.extend_from_slice(&buf[..n]);
-        }
-    }
+    let seen = until_registered(child.stdout.as_mut().unwrap(), "on the terminal").await;
     // Closing the terminal hangs the worker up; its queue is its own.
     drop(child);
     text(&seen)
@@ -110,15 +115,16 @@ async fn text_logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
     // Through a pipe: no escape codes.
     let url = redis_url();
     let queue = fresh_queue("logs-pipe");
-    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
     let mut worker = homing(&url, &queue);
     worker.args(["worker", "--name", "pipe-w", "echo"]).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = worker.spawn().unwrap();
-    registered(&url, &keys).await;
+    let mut stderr = child.stderr.take().unwrap();
+    // SIGTERM once the line is out, not once the worker is listed: it registers before it
+    // installs its SIGTERM handler, and a SIGTERM between the two ends it before it writes.
+    let mut piped = until_registered(&mut stderr, "through the pipe").await;
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status();
-    let mut piped = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut piped).await.unwrap();
-    assert!(piped.contains("worker registered"), "{piped}");
+    stderr.read_to_end(&mut piped).await.unwrap();
+    let piped = text(&piped);
     assert!(!piped.contains('\x1b'), "colour codes through a pipe:\n{piped:?}");
 
     let tty = on_a_terminal(None).await;
