@@ -210,6 +210,23 @@ async fn a_batch_finds_its_entries_pending_among_more_than_a_thousand() {
     assert_eq!(left, 998);
 }
 
+/// `list` pushed in one push_many call, or one push per job.
+async fn push_each_or_many(
+    c: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    list: &[PushArgs<'_>],
+    batched: bool,
+) -> Vec<Result<scripts::Pushed, homing_core::Error>> {
+    if batched {
+        return scripts::push_many(c, keys, list).await.unwrap();
+    }
+    let mut out = Vec::new();
+    for a in list {
+        out.push(scripts::push(c, keys, a).await);
+    }
+    out
+}
+
 /// What push and push_many return for the same list, and the queue each leaves behind.
 async fn pushed(batched: bool) -> (Vec<Result<(String, String), String>>, Vec<(String, String)>, u64) {
     let url = redis_url();
@@ -237,15 +254,7 @@ async fn pushed(batched: bool) -> (Vec<Result<(String, String), String>>, Vec<(S
         args(3, "cold", None, 60_000), // delayed
         args(4, "cold", None, 0),      // new
     ];
-    let results: Vec<Result<scripts::Pushed, homing_core::Error>> = if batched {
-        scripts::push_many(&mut c, &keys, &list).await.unwrap()
-    } else {
-        let mut out = Vec::new();
-        for a in &list {
-            out.push(scripts::push(&mut c, &keys, a).await);
-        }
-        out
-    };
+    let results = push_each_or_many(&mut c, &keys, &list, batched).await;
     let results = results
         .into_iter()
         .map(|r| r.map(|p| (p.id.to_string(), p.route.to_string())).map_err(|e| e.to_string()))
@@ -306,15 +315,7 @@ async fn routes_to_owners(batched: bool, sessions: &[&'static str]) -> (Vec<Stri
             max_attempts: None,
         })
         .collect();
-    let results = if batched {
-        scripts::push_many(&mut c, &keys, &list).await.unwrap()
-    } else {
-        let mut out = Vec::new();
-        for a in &list {
-            out.push(scripts::push(&mut c, &keys, a).await);
-        }
-        out
-    };
+    let results = push_each_or_many(&mut c, &keys, &list, batched).await;
     let routes = results.into_iter().map(|r| r.unwrap().route.to_string()).collect();
     let waiting: Option<f64> = c.zscore(keys.waiting(), "wa").await.unwrap();
     let dead_pins: usize = c.exists(&[keys.pin("d1"), keys.pin("d2")]).await.unwrap();
