@@ -205,8 +205,7 @@ async fn init_marks_the_settings_it_checked_and_a_script_trusts_only_a_matching_
     };
 
     // An update re-marks; a create on a queue that exists writes nothing when the mark holds.
-    let mut settings = QueueSettings::default();
-    settings.max_waiting = 7;
+    let settings = QueueSettings { max_waiting: 7, ..QueueSettings::default() };
     scripts::init(&mut c, &keys, InitMode::Update, &settings).await.unwrap();
     let stored: String = c.hget(keys.meta(), "checked").await.unwrap();
     assert_eq!(stored, marker.replacen(" 32 ", " 7 ", 1));
