@@ -145,10 +145,12 @@ async fn serve<H: Handler>(
     handler: H,
     health: tokio::sync::watch::Sender<Option<homing_worker::Health>>,
 ) -> anyhow::Result<()> {
+    // Listening before the worker registers: a SIGTERM from then on is a clean shutdown.
+    let stop = crate::shutdown::listen();
     let at = format!("queue {:?} at {}", config.queue, config.redis_target().shown_url());
     let worker = Worker::new(config, handler).await.with_context(|| format!("cannot start a worker on {at}"))?;
     let _ = health.send(Some(worker.health()));
-    let report = worker.run(crate::shutdown::signal()).await?;
+    let report = worker.run(stop).await?;
     if !report.drained() {
         return Err(CutShort(report).into());
     }
