@@ -301,20 +301,7 @@ async fn routes_to_owners(batched: bool, sessions: &[&'static str]) -> (Vec<Stri
         let _: () = c.set(keys.pin(session), owner).await.unwrap();
     }
     let ids: Vec<JobId> = sessions.iter().map(|_| JobId::new()).collect();
-    let list: Vec<PushArgs> = sessions
-        .iter()
-        .zip(&ids)
-        .map(|(session, id)| PushArgs {
-            id,
-            session,
-            payload: b"x",
-            delay: Duration::ZERO,
-            key: None,
-            key_ttl: Duration::from_secs(60),
-            reply_to: None,
-            max_attempts: None,
-        })
-        .collect();
+    let list: Vec<PushArgs> = sessions.iter().zip(&ids).map(|(session, id)| PushArgs::now(id, session, b"x")).collect();
     let results = push_each_or_many(&mut c, &keys, &list, batched).await;
     let routes = results.into_iter().map(|r| r.unwrap().route.to_string()).collect();
     let waiting: Option<f64> = c.zscore(keys.waiting(), "wa").await.unwrap();

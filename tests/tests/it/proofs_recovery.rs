@@ -42,16 +42,7 @@ async fn script_queue(settings: &QueueSettings, live: &[&str]) -> (String, Keys,
 
 async fn push(c: &mut MultiplexedConnection, keys: &Keys, session: &str) -> (JobId, Route) {
     let id = JobId::new();
-    let args = PushArgs {
-        id: &id,
-        session,
-        payload: b"x",
-        delay: Duration::ZERO,
-        key: None,
-        key_ttl: Duration::from_secs(60),
-        reply_to: None,
-        max_attempts: None,
-    };
+    let args = PushArgs::now(&id, session, b"x");
     let pushed = scripts::push(c, keys, &args).await.unwrap();
     (id, pushed.route)
 }

@@ -75,14 +75,8 @@ async fn a_refusal_no_retry_can_fix_is_given_up_at_once_and_the_worker_goes_on()
     let w = Local::start(WorkerConfig { concurrency: 1, ..config(&url, &queue, "r") }, handler).await;
     let id = homing_core::JobId::new();
     let poisoned = homing_core::scripts::PushArgs {
-        id: &id,
-        session: "poisoned",
-        payload: b"a",
-        delay: Duration::ZERO,
-        key: None,
-        key_ttl: Duration::from_secs(1),
         reply_to: Some("poisoned"),
-        max_attempts: None,
+        ..homing_core::scripts::PushArgs::now(&id, "poisoned", b"a")
     };
     homing_core::scripts::push(&mut conn(&url).await, &keys, &poisoned).await.unwrap();
     producer.push("fine", "b").await.unwrap();

@@ -193,16 +193,7 @@ async fn init_marks_the_settings_it_checked_and_a_script_trusts_only_a_matching_
     let marker = "1 on 32 1800000 5 1048576 1000 300000 2000 30000";
     let stored: String = c.hget(keys.meta(), "checked").await.unwrap();
     assert_eq!(stored, marker);
-    let push_args = |id| PushArgs {
-        id,
-        session: "s",
-        payload: b"x",
-        delay: Duration::ZERO,
-        key: None,
-        key_ttl: Duration::from_secs(1),
-        reply_to: None,
-        max_attempts: None,
-    };
+    let push_args = |id| PushArgs::now(id, "s", b"x");
 
     // An update re-marks; a create on a queue that exists writes nothing when the mark holds.
     let settings = QueueSettings { max_waiting: 7, ..QueueSettings::default() };

@@ -46,6 +46,23 @@ pub struct PushArgs<'a> {
     pub max_attempts: Option<u32>,
 }
 
+impl<'a> PushArgs<'a> {
+    /// A job routed now, with no idempotency key, no waiting producer and the queue's
+    /// max_attempts; set the other fields with struct update syntax.
+    pub fn now(id: &'a JobId, session: &'a str, payload: &'a [u8]) -> Self {
+        Self {
+            id,
+            session,
+            payload,
+            delay: Duration::ZERO,
+            key: None,
+            key_ttl: Duration::from_secs(60),
+            reply_to: None,
+            max_attempts: None,
+        }
+    }
+}
+
 /// What a push did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pushed {
