@@ -12,8 +12,9 @@
            (with `checked`, which init writes whenever the settings in force join to another
            text: their values joined by spaces, the other scripts' sign that they were checked)
   Errors:  HOMING_BAD_ARG    unknown mode, settings not a JSON array of field, value pairs, an
-                             unknown field, or a given value outside its rule (the message
-                             names the field and the rule)
+                             unknown field, a given value outside its rule (the message
+                             names the field and the rule), or a `partitions` other than
+                             the stored one (it is fixed when the queue is created)
            HOMING_BAD_SETTING  a stored value that stays in force breaks its rule (the message
                              names the field and the fix)
            HOMING_PROTOCOL   the stored settings speak another protocol version
@@ -31,7 +32,7 @@ local given, flat = {}, {}
 for i = 1, #settings, 2 do
   local field, value = settings[i], settings[i + 1]
   if type(value) == 'number' then value = tostring(value) end
-  local known = field == 'affinity' or rules.rule(field) ~= nil
+  local known = field == 'affinity' or field == 'partitions' or rules.rule(field) ~= nil
   if type(field) ~= 'string' or type(value) ~= 'string' or not known then
     return redis.error_reply('HOMING_BAD_ARG settings field ' .. tostring(field) ..
       ' is not a queue setting with a string value')
@@ -51,6 +52,21 @@ end
 
 -- The settings in force after this call: the given ones over the stored ones when it writes.
 local write = not stored.version or mode == 'update'
+
+-- partitions is fixed when the queue is created: a session's partition is its hash modulo it,
+-- so a change would strand the jobs and pins of every session whose partition moved. No
+-- script reads it; producers and workers read it from partition 0's meta.
+local parts = given.partitions
+if parts and not (string.find(parts, '^%d+$') and tonumber(parts) >= 1 and tonumber(parts) <= 1024) then
+  return redis.error_reply('HOMING_BAD_ARG partitions is "' .. parts ..
+    '": must be a whole number from 1 to 1024')
+end
+local parts_was = stored.partitions or '1'
+if write and stored.version and parts and parts ~= parts_was and string.find(parts_was, '^%d+$') then
+  return redis.error_reply('HOMING_BAD_ARG partitions is ' .. parts_was .. ' for this queue and ' ..
+    'cannot change (a session\'s partition is its hash modulo partitions, so its queued jobs ' ..
+    'and pin would be stranded): create a new queue with the partitions it needs')
+end
 local function in_force(field)
   if write and given[field] then return given[field] end
   return stored[field]

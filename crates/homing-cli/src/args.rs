@@ -122,6 +122,10 @@ pub struct SettingsArgs {
     /// reclaimed. [default: 30s]
     #[arg(long, env = "HOMING_VISIBILITY_TIMEOUT", value_parser = humantime::parse_duration)]
     pub visibility_timeout: Option<Duration>,
+    /// Key sets the queue is split into, one Redis Cluster hash tag each (a session's jobs stay
+    /// in one); fixed when the queue is created. [default: 1]
+    #[arg(long, env = "HOMING_PARTITIONS")]
+    pub partitions: Option<u32>,
 }
 
 impl SettingsArgs {
@@ -137,6 +141,7 @@ impl SettingsArgs {
             backoff_max: self.backoff_max.unwrap_or(base.backoff_max),
             max_wait: self.max_wait.unwrap_or(base.max_wait),
             visibility_timeout: self.visibility_timeout.unwrap_or(base.visibility_timeout),
+            partitions: self.partitions.unwrap_or(base.partitions),
         }
     }
 }

@@ -57,7 +57,7 @@ pub async fn run(global: &Global, cmd: QueueCmd) -> anyhow::Result<()> {
                 (true, None) => (InitMode::Create, QueueSettings::default()),
                 (false, _) => (InitMode::Create, QueueSettings::default()),
             };
-            let done = scripts::init(&mut conn, &keys, mode, &settings.apply(base)).await?;
+            let done = scripts::init_partitions(&mut conn, &keys, mode, &settings.apply(base)).await?;
             if !done.written {
                 eprintln!("queue {:?} already has settings; kept them (use --update to change them)", global.queue);
             }
@@ -88,6 +88,7 @@ fn replaced(flags: &SettingsArgs, e: &Error) -> bool {
         "backoff_max_ms" => flags.backoff_max.is_some() || flags.backoff_base.is_some(),
         "max_wait_ms" => flags.max_wait.is_some(),
         "visibility_timeout_ms" => flags.visibility_timeout.is_some(),
+        "partitions" => flags.partitions.is_some(),
         _ => false,
     }
 }

@@ -58,24 +58,64 @@ pub(crate) fn check_name(what: &'static str, name: &str, max: usize) -> Result<(
     Err(Error::InvalidName { what, name: name.to_string(), reason })
 }
 
-/// The keys of one queue: `Q` = `<prefix>:{<queue>}`. The braces are the Redis Cluster hash
-/// tag, so every key of a queue lives in one slot and every script is single-slot.
+/// The most partitions a queue may have (the `partitions` setting).
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// The partition of `session` in a queue of `partitions` partitions: the CRC16 (XMODEM) of the
+/// session id, the hash Redis Cluster uses for key slots, modulo `partitions`. Stable across
+/// processes, versions and languages, so a producer in any language computes the same one.
+pub fn partition_of(session: &str, partitions: u32) -> u32 {
+    let hash = crc16::State::<crc16::XMODEM>::calculate(session.as_bytes());
+    u32::from(hash) % partitions.max(1)
+}
+
+/// The keys of one partition of a queue: `Q` = `<prefix>:{<queue>}` for partition 0 (every
+/// queue's only partition when `partitions` is 1) and `<prefix>:{<queue>#<k>}` for partition
+/// k ≥ 1. The braces are the Redis Cluster hash tag, so every key of a partition lives in one
+/// slot, every script is single-slot, and partitions spread over a cluster's masters. `#`
+/// cannot occur in a queue name, so no queue's keys are another's partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keys {
     base: String,
+    prefix: String,
     queue: QueueName,
+    partition: u32,
 }
 
 impl Keys {
-    /// Keys of `queue` under `prefix` (validated like a queue name).
+    /// Keys of `queue` under `prefix` (validated like a queue name): partition 0.
     pub fn new(prefix: &str, queue: &QueueName) -> Result<Self, Error> {
         check_name("key prefix", prefix, 64)?;
-        Ok(Self { base: format!("{prefix}:{{{queue}}}"), queue: queue.clone() })
+        Ok(Self::of(prefix, queue, 0))
     }
 
-    /// Keys of `queue` under [`DEFAULT_PREFIX`].
+    /// Keys of `queue` under [`DEFAULT_PREFIX`]: partition 0.
     pub fn with_default_prefix(queue: &QueueName) -> Self {
-        Self { base: format!("{DEFAULT_PREFIX}:{{{queue}}}"), queue: queue.clone() }
+        Self::of(DEFAULT_PREFIX, queue, 0)
+    }
+
+    fn of(prefix: &str, queue: &QueueName, partition: u32) -> Self {
+        let base = match partition {
+            0 => format!("{prefix}:{{{queue}}}"),
+            k => format!("{prefix}:{{{queue}#{k}}}"),
+        };
+        Self { base, prefix: prefix.to_string(), queue: queue.clone(), partition }
+    }
+
+    /// The keys of partition `k` of the same queue. Partition 0's `Q:meta` holds the
+    /// `partitions` setting every producer and worker reads first.
+    pub fn partition(&self, k: u32) -> Keys {
+        Self::of(&self.prefix, &self.queue, k)
+    }
+
+    /// The keys of each of `partitions` partitions, partition 0 first.
+    pub fn partitions(&self, partitions: u32) -> Vec<Keys> {
+        (0..partitions.max(1)).map(|k| self.partition(k)).collect()
+    }
+
+    /// Which partition these keys are.
+    pub fn partition_index(&self) -> u32 {
+        self.partition
     }
 
     /// The queue these keys belong to.
@@ -194,6 +234,30 @@ mod tests {
         assert_eq!(keys.idem("k"), "homing:{chat}:idem:k");
         let custom = Keys::new("app", &QueueName::new("q").unwrap()).unwrap();
         assert_eq!(custom.overflow(), "app:{q}:overflow");
+    }
+
+    #[test]
+    fn partitions_have_their_own_hash_tag_and_partition_zero_is_the_queue() {
+        let keys = Keys::new("app", &QueueName::new("chat").unwrap()).unwrap();
+        assert_eq!(keys.partition(0), keys);
+        assert_eq!(keys.partition(0).meta(), "app:{chat}:meta");
+        assert_eq!(keys.partition(2).overflow(), "app:{chat#2}:overflow");
+        assert_eq!(keys.partition(2).partition_index(), 2);
+        assert_eq!(keys.partition(2).partition(1).inbox("w"), "app:{chat#1}:inbox:w");
+        let all: Vec<String> = keys.partitions(3).iter().map(Keys::base).map(str::to_string).collect();
+        assert_eq!(all, ["app:{chat}", "app:{chat#1}", "app:{chat#2}"]);
+        assert_eq!(keys.partitions(0).len(), 1);
+    }
+
+    #[test]
+    fn a_session_partition_is_redis_cluster_crc16_modulo_partitions() {
+        // CRC16-XMODEM("123456789") = 0x31C3 (12739), the check value Redis's cluster spec gives.
+        assert_eq!(partition_of("123456789", 1), 0);
+        assert_eq!(partition_of("123456789", 16384), 12739);
+        assert_eq!(partition_of("123456789", 3), 12739 % 3);
+        assert_eq!(partition_of("123456789", 0), 0);
+        let spread: std::collections::HashSet<u32> = (0..64).map(|i| partition_of(&format!("s{i}"), 4)).collect();
+        assert_eq!(spread.len(), 4);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use connection::{RedisConnection, Timeouts};
 pub use error::{Error, Result};
 pub use ids::{JobId, WorkerId};
 pub use job::Job;
-pub use keys::{Keys, QueueName};
+pub use keys::{partition_of, Keys, QueueName, MAX_PARTITIONS};
 pub use redact::redact_url;
 pub use route::{Route, SpillReason};
 pub use settings::{AffinityMode, QueueSettings, PROTOCOL_VERSION};

@@ -56,6 +56,35 @@ pub async fn init<C: ConnectionLike>(
     Ok(Initialised { written, settings: QueueSettings::from_fields(&fields)? })
 }
 
+/// `init` of a whole queue, every partition: partition 0 first (its settings are the queue's,
+/// `partitions` among them), then each other partition with partition 0's settings as stored.
+/// A partition whose stored settings differ from partition 0's (an update cut short) is brought
+/// in line, so every worker start converges the copies. Returns partition 0's outcome.
+pub async fn init_partitions<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    mode: InitMode,
+    settings: &QueueSettings,
+) -> Result<Initialised, Error> {
+    let first = init(conn, &keys.partition(0), mode, settings).await?;
+    for other in keys.partitions(first.settings.partitions).iter().skip(1) {
+        let copy = init(conn, other, InitMode::Create, &first.settings).await?;
+        if copy.settings != first.settings {
+            init(conn, other, InitMode::Update, &first.settings).await?;
+        }
+    }
+    Ok(first)
+}
+
+/// How many partitions the queue has, from partition 0's `Q:meta`: 1 when it has no settings
+/// yet (pushing then fails as on any queue without settings) or was created before partitions.
+pub async fn partition_count<C: ConnectionLike>(conn: &mut C, keys: &Keys) -> Result<u32, Error> {
+    match load_settings(conn, &keys.partition(0)).await? {
+        Some(settings) => Ok(settings.partitions),
+        None => Ok(1),
+    }
+}
+
 /// Reads the stored settings; `None` when the queue has none yet. A stored protocol version
 /// other than this build's is [`Error::ProtocolMismatch`]; a field that breaks its rule is
 /// [`Error::BadSetting`], as every script reports it.

@@ -25,7 +25,9 @@ pub use fetch::{fetch, fetch_with, wait_then_fetch, FetchFirst, Fetched};
 pub use hand_back::{hand_back, HandBackPhase};
 pub use heartbeat::{heartbeat, heartbeat_with, Beat, Heartbeat};
 pub use ingress::{ingress, Ingested};
-pub use init::{init, load_settings, load_settings_lenient, read_meta, InitMode, Initialised};
+pub use init::{
+    init, init_partitions, load_settings, load_settings_lenient, partition_count, read_meta, InitMode, Initialised,
+};
 pub use lease::{lease, release_lease};
 pub use promote::promote;
 pub use push::{push, push_many, PushArgs, Pushed, MAX_BATCH as PUSH_MAX_BATCH};
