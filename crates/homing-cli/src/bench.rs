@@ -59,6 +59,11 @@ pub struct BenchCmd {
     /// With `--multi-turn`: W = 2,4,8,16 × T = 2,4,8,16,32 with 32 sessions per worker, as a table.
     #[arg(long)]
     pub sweep: bool,
+    /// Instead: a partitioned queue on a local Redis Cluster of each of these master counts
+    /// (e.g. 1,3), M partitions one per master, against one master with 1 and with M
+    /// partitions (scaleout.rs). End to end at the first of `--layouts`.
+    #[arg(long, value_delimiter = ',')]
+    pub scale_out: Vec<usize>,
     /// Queue settings of the multi-turn workload (unset: the defaults).
     #[command(flatten)]
     pub settings: crate::args::SettingsArgs,
@@ -99,6 +104,22 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         let result = crate::multiturn::run(url_only(&target)?, &global.prefix, shape, cmd.sweep, settings).await;
         drop(local);
         return result;
+    }
+    if !cmd.scale_out.is_empty() {
+        anyhow::ensure!(
+            global.redis_url.is_none(),
+            "--scale-out starts its own local clusters: drop --redis-url / REDIS_URL"
+        );
+        let layout = cmd.layouts.first().copied().unwrap_or(crate::throughput::Layout { workers: 2, concurrency: 64 });
+        let shape = crate::scaleout::Shape {
+            jobs: cmd.jobs,
+            sessions: cmd.sessions.unwrap_or(1000),
+            batch: cmd.batch,
+            payload: cmd.payload,
+            workers: layout.workers,
+            concurrency: layout.concurrency,
+        };
+        return crate::scaleout::run(&cmd.scale_out, &global.prefix, &shape, cmd.json).await;
     }
     if !cmd.fleet.is_empty() {
         let (local, target) = LocalRedis::unless_given(global).await?;

@@ -42,7 +42,7 @@ pub(crate) async fn redis_counters(c: &mut impl redis::aio::ConnectionLike) -> a
 
 /// CPU seconds this process has used (user and system), from `/proc/self/stat`; 0 where there
 /// is none (not Linux).
-fn own_cpu() -> f64 {
+pub(crate) fn own_cpu() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and
     // 13th, in clock ticks of USER_HZ, which Linux fixes at 100 for user space.

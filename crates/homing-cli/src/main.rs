@@ -17,6 +17,7 @@ mod local_redis;
 mod multiturn;
 mod push;
 mod queue;
+mod scaleout;
 mod shutdown;
 mod sim;
 mod sizing;

@@ -32,9 +32,24 @@ struct Status {
     overflow_lag_ms: u64,
     delayed: u64,
     dead: u64,
+    /// Each partition's figures, when the queue has more than one; the ones above are then
+    /// their sums (the lag: the largest), and a worker's backlog is summed over its inboxes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    partitions: Vec<PartitionStatus>,
 }
 
+/// One partition's share of [`Status`].
 #[derive(Serialize)]
+struct PartitionStatus {
+    partition: u32,
+    workers: Vec<WorkerStatus>,
+    overflow: u64,
+    overflow_lag_ms: u64,
+    delayed: u64,
+    dead: u64,
+}
+
+#[derive(Serialize, Clone)]
 struct WorkerStatus {
     id: String,
     capacity: u64,
@@ -65,18 +80,68 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
     let keys = global.keys()?;
     let mut c = connect(global).await?;
     // A damaged queue still shows what it can, and names what is damaged.
-    let (affinity, bad_settings) = match homing_core::scripts::load_settings_lenient(&mut c, &keys).await? {
-        None => (None, Vec::new()),
+    let (affinity, bad_settings, partitions) = match homing_core::scripts::load_settings_lenient(&mut c, &keys).await? {
+        None => (None, Vec::new(), 1),
         Some((settings, bad)) => {
             let affinity_bad =
                 bad.iter().any(|e| matches!(e, homing_core::Error::BadSetting { field, .. } if field == "affinity"));
-            (Some(settings.affinity.to_string()).filter(|_| !affinity_bad), bad.iter().map(|e| e.to_string()).collect())
+            let affinity = Some(settings.affinity.to_string()).filter(|_| !affinity_bad);
+            (affinity, bad.iter().map(|e| e.to_string()).collect(), settings.partitions)
         }
     };
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await?;
     let now = (secs * 1000 + micros / 1000) as i64;
+    let mut parts = Vec::new();
+    for part in keys.partitions(partitions) {
+        parts.push(read_partition(&mut c, &part, now).await?);
+    }
+    if let [one] = &mut parts[..] {
+        return Ok(Status {
+            queue: global.queue.clone(),
+            affinity,
+            bad_settings,
+            workers: std::mem::take(&mut one.workers),
+            overflow: one.overflow,
+            overflow_lag_ms: one.overflow_lag_ms,
+            delayed: one.delayed,
+            dead: one.dead,
+            partitions: Vec::new(),
+        });
+    }
+    // A worker serving several partitions is one process: one row, its inboxes' backlogs summed.
+    let mut workers: Vec<WorkerStatus> = Vec::new();
+    for w in parts.iter().flat_map(|p| &p.workers) {
+        match workers.iter_mut().find(|seen| seen.id == w.id) {
+            Some(seen) => {
+                seen.backlog += w.backlog;
+                seen.capacity = seen.capacity.max(w.capacity);
+                seen.heartbeat_age_ms = seen.heartbeat_age_ms.max(w.heartbeat_age_ms);
+                seen.deadline_in_ms = seen.deadline_in_ms.min(w.deadline_in_ms);
+            }
+            None => workers.push(w.clone()),
+        }
+    }
+    Ok(Status {
+        queue: global.queue.clone(),
+        affinity,
+        bad_settings,
+        workers,
+        overflow: parts.iter().map(|p| p.overflow).sum(),
+        overflow_lag_ms: parts.iter().map(|p| p.overflow_lag_ms).max().unwrap_or(0),
+        delayed: parts.iter().map(|p| p.delayed).sum(),
+        dead: parts.iter().map(|p| p.dead).sum(),
+        partitions: parts,
+    })
+}
+
+/// One partition's workers, overflow, delayed and dead.
+async fn read_partition(
+    c: &mut homing_core::RedisConnection,
+    keys: &homing_core::Keys,
+    now: i64,
+) -> anyhow::Result<PartitionStatus> {
     let workers: Vec<(String, f64)> =
-        redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut c).await?;
+        redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1).arg("WITHSCORES").query_async(c).await?;
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
     // Acked entries the overflow keeps only for its group lag (see keys.rs) are not backlog.
@@ -91,7 +156,7 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
             .arg(keys.liveness())
             .arg(w);
     }
-    let v: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+    let v: Vec<redis::Value> = pipe.query_async(c).await?;
     let n = |i: usize| -> u64 { redis::from_redis_value_ref::<Option<u64>>(&v[i]).ok().flatten().unwrap_or(0) };
     let workers = workers
         .iter()
@@ -108,13 +173,11 @@ async fn read(global: &Global) -> anyhow::Result<Status> {
             deadline_in_ms: *deadline as i64 - now,
         })
         .collect();
-    Ok(Status {
-        queue: global.queue.clone(),
-        affinity,
-        bad_settings,
+    Ok(PartitionStatus {
+        partition: keys.partition_index(),
         workers,
         overflow: n(0).saturating_sub(n(3)),
-        overflow_lag_ms: overflow_lag(&mut c, &keys, now).await.unwrap_or(0),
+        overflow_lag_ms: overflow_lag(c, keys, now).await.unwrap_or(0),
         delayed: n(1),
         dead: n(2),
     })
@@ -154,6 +217,17 @@ fn print(s: &Status) {
         println!("  {bad}");
     }
     println!("  overflow {} (lag {} ms)  delayed {}  dead {}", s.overflow, s.overflow_lag_ms, s.delayed, s.dead);
+    for p in &s.partitions {
+        println!(
+            "    partition {}: overflow {} (lag {} ms)  delayed {}  dead {}  workers {}",
+            p.partition,
+            p.overflow,
+            p.overflow_lag_ms,
+            p.delayed,
+            p.dead,
+            p.workers.len()
+        );
+    }
     println!("  {:<40} {:>8} {:>8} {:>14} {:>14}", "worker", "capacity", "backlog", "heartbeat age", "deadline in");
     for w in &s.workers {
         let age = w.heartbeat_age_ms.map_or("-".to_string(), |a| format!("{a} ms"));

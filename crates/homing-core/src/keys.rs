@@ -113,6 +113,13 @@ impl Keys {
         (0..partitions.max(1)).map(|k| self.partition(k)).collect()
     }
 
+    /// The Redis Cluster slot every key of this partition is in: the CRC16 of its hash tag
+    /// (what is between the braces) modulo 16384.
+    pub fn slot(&self) -> u16 {
+        let tag = self.base.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map_or("", |(t, _)| t);
+        crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) % 16384
+    }
+
     /// Which partition these keys are.
     pub fn partition_index(&self) -> u32 {
         self.partition
@@ -247,6 +254,9 @@ mod tests {
         let all: Vec<String> = keys.partitions(3).iter().map(Keys::base).map(str::to_string).collect();
         assert_eq!(all, ["app:{chat}", "app:{chat#1}", "app:{chat#2}"]);
         assert_eq!(keys.partitions(0).len(), 1);
+        // CRC16("123456789") is 12739: the slot of a queue of that name, whatever the prefix.
+        assert_eq!(Keys::new("app", &QueueName::new("123456789").unwrap()).unwrap().slot(), 12739);
+        assert_ne!(keys.partition(1).slot(), keys.slot());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Homing on a real local Redis Cluster (three masters, one replica each; `RedisCluster`):
-//! routing and affinity as on one node, a worker killed with `kill -9`, a master failover under
-//! load, and the CLI. Each test has a cluster of its own: the failover test moves masters, and
+//! routing and affinity as on one node, a queue of three partitions spread over the three
+//! masters (routing and affinity per partition, a worker killed with `kill -9` and a master
+//! failover under load), and the CLI. Each test has a cluster of its own: the failover test moves masters, and
 //! a private cluster keeps every test's slot map its own.
 
 use crate::cli::{homing, run, text};
 use crate::faults::{keys_of, FAST};
 use crate::{config_with, recording, wait_runs};
 use homing_client::{Producer, ProducerOptions, Route, SpillReason};
-use homing_core::{Keys, QueueSettings};
+use homing_core::scripts::{init_partitions, InitMode};
+use homing_core::{partition_of, Keys, QueueSettings};
 use homing_tests::invariants::{assert_settled_on, is_drained_on, Attempts, Gaps};
 use homing_tests::{
     fresh_queue, read_record, record_file, wait_for, Recorder, RedisCluster, TestWorker, WorkerProcess,
@@ -56,6 +58,22 @@ async fn wait_settled(cluster: &RedisCluster, keys: &Keys, record: &Path, pushed
         (all && is_drained_on(&target, keys).await).then_some(done)
     })
     .await
+}
+
+/// A fresh queue of three partitions whose partitions are served by three different masters
+/// (a partition's slot is the CRC16 of its hash tag, so names are drawn until they spread),
+/// created with `init_partitions` as `homing queue init --partitions 3` does.
+async fn spread_queue(cluster: &RedisCluster, label: &str) -> (String, Keys) {
+    loop {
+        let queue = fresh_queue(label);
+        let keys = keys_of(&queue);
+        let masters: HashSet<u16> = keys.partitions(3).iter().map(|k| cluster.master_of(&k.meta())).collect();
+        if masters.len() == 3 {
+            let settings = QueueSettings { partitions: 3, ..Default::default() };
+            init_partitions(&mut cluster.conn().await, &keys, InitMode::Create, &settings).await.unwrap();
+            return (queue, keys);
+        }
+    }
 }
 
 /// Pushes `batches` batches of 50 jobs over 50 sessions, 25 ms apart; returns their ids.
@@ -127,11 +145,63 @@ async fn on_a_cluster_sessions_hit_their_owner_and_spill_when_it_is_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_partitioned_queue_keeps_each_session_in_its_partition_and_warm() {
+    let cluster = RedisCluster::start();
+    let (queue, keys) = spread_queue(&cluster, "cluster-parts").await;
+    let rec = Recorder::default();
+    let workers: Vec<TestWorker> = (0..2)
+        .map(|i| {
+            let name = format!("p{i}");
+            TestWorker::start(worker_config(&cluster, &queue, &name, QueueSettings::default()), recording(&name, &rec))
+        })
+        .collect();
+    let producer = producer(&cluster, &queue).await;
+    assert_eq!(producer.partitions(), 3);
+    let sessions: Vec<String> = (0..30).map(|i| format!("conv-{i}")).collect();
+    for s in &sessions {
+        assert_eq!(producer.push(s, "first").await.unwrap().route, Route::New, "{s}'s first turn");
+    }
+    let firsts = wait_runs(&rec, 30).await;
+    let mut used = HashSet::new();
+    for s in &sessions {
+        let part = keys.partition(partition_of(s, 3));
+        used.insert(part.partition_index());
+        let owner = firsts.iter().find(|r| &r.session == s).unwrap().worker.clone();
+        let pin = wait_for("the pin", Duration::from_secs(10), || pin_of(&cluster, &part, s)).await;
+        assert!(pin.starts_with(&format!("{owner}-")), "{s} is pinned in its partition to {owner}, got {pin}");
+        for other in keys.partitions(3).iter().filter(|k| k.partition_index() != part.partition_index()) {
+            assert_eq!(pin_of(&cluster, other, s).await, None, "{s} has no pin in another partition");
+        }
+    }
+    assert_eq!(used.len(), 3, "the 30 sessions use every partition");
+    for s in &sessions {
+        assert_eq!(producer.push(s, "second").await.unwrap().route, Route::Hit, "{s}'s second turn");
+    }
+    let all = wait_runs(&rec, 60).await;
+    for s in &sessions {
+        let ran: Vec<&str> = all.iter().filter(|r| &r.session == s).map(|r| r.worker.as_str()).collect();
+        assert_eq!(ran.len(), 2);
+        assert_eq!(ran[0], ran[1], "{s}'s second turn ran where its first did");
+    }
+    let mut status = homing(&cluster.url(), &queue);
+    status.env("HOMING_REDIS_CLUSTER", "true").args(["status", "--json"]);
+    let out = run(status, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["workers"].as_array().unwrap().len(), 2, "one row per worker process: {status}");
+    let parts: Vec<u64> =
+        status["partitions"].as_array().unwrap().iter().map(|p| p["partition"].as_u64().unwrap()).collect();
+    assert_eq!(parts, [0, 1, 2]);
+    for w in workers {
+        w.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_a_worker_killed_under_load_loses_no_job() {
     let cluster = RedisCluster::start();
     let url = cluster.url();
-    let queue = fresh_queue("cluster-kill9");
-    let keys = keys_of(&queue);
+    let (queue, keys) = spread_queue(&cluster, "cluster-kill9").await;
     let record = record_file("cluster-kill9");
     let args: Vec<&str> = FAST.iter().copied().chain(["--redis-cluster"]).collect();
     let mut workers: Vec<WorkerProcess> =
@@ -162,8 +232,7 @@ async fn on_a_cluster_a_worker_killed_under_load_loses_no_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_a_master_failover_under_load_loses_no_job() {
     let cluster = RedisCluster::start();
-    let queue = fresh_queue("cluster-failover");
-    let keys = keys_of(&queue);
+    let (queue, keys) = spread_queue(&cluster, "cluster-failover").await;
     let rec = Recorder::default();
     let workers: Vec<TestWorker> = (0..2)
         .map(|i| {
@@ -176,9 +245,13 @@ async fn on_a_cluster_a_master_failover_under_load_loses_no_job() {
     let pusher = push_load(&producer, 40, b"job");
     wait_runs(&rec, 200).await;
     assert!(!pusher.is_finished(), "the failover starts while jobs are still being pushed");
-    let (old, new) = tokio::task::block_in_place(|| cluster.failover(&keys.meta()));
+    // Partition 1's master fails over; the other two partitions' masters stay.
+    let moved = keys.partition(1);
+    let stays = [cluster.master_of(&keys.partition(0).meta()), cluster.master_of(&keys.partition(2).meta())];
+    let (old, new) = tokio::task::block_in_place(|| cluster.failover(&moved.meta()));
     assert_ne!(old, new);
-    assert_eq!(cluster.master_of(&keys.meta()), new, "the queue's slot moved to the promoted replica");
+    assert_eq!(cluster.master_of(&moved.meta()), new, "partition 1's slot moved to the promoted replica");
+    assert_eq!([cluster.master_of(&keys.partition(0).meta()), cluster.master_of(&keys.partition(2).meta())], stays);
     let pushed = pusher.await.unwrap();
     assert_eq!(pushed.len(), 2000);
 
