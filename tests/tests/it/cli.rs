@@ -130,6 +130,53 @@ async fn queue_init_writes_once_and_update_changes_only_the_given_settings() {
     assert!(stdout.contains("affinity = shadow") && stdout.contains("max_attempts = 7"), "{stdout}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_init_creates_every_partition_and_refuses_to_change_their_number() {
+    let url = redis_url();
+    let queue = fresh_queue("cliparts");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let mut c = conn(&url).await;
+    let mut init = homing(&url, &queue);
+    init.args(["queue", "init", "--partitions", "3", "--max-attempts", "7"]);
+    let out = run(init, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("partitions = 3"), "{}", text(&out.stdout));
+    for k in 0..3 {
+        let meta = keys.partition(k).meta();
+        let (parts, attempts): (Option<String>, Option<String>) =
+            redis::cmd("HMGET").arg(&meta).arg("partitions").arg("max_attempts").query_async(&mut c).await.unwrap();
+        assert_eq!((parts.as_deref(), attempts.as_deref()), (Some("3"), Some("7")), "{meta}");
+    }
+    let fourth: bool = c.exists(keys.partition(3).meta()).await.unwrap();
+    assert!(!fourth, "no partition 3");
+
+    let mut change = homing(&url, &queue);
+    change.args(["queue", "init", "--update", "--partitions", "4"]);
+    let out = run(change, None).await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("partitions is 3 for this queue and cannot change"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    // An update of another setting reaches every partition, and keeps the partitions.
+    let mut update = homing(&url, &queue);
+    update.args(["queue", "init", "--update", "--max-wait", "5s"]);
+    let out = run(update, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for k in 0..3 {
+        let wait: Option<String> = c.hget(keys.partition(k).meta(), "max_wait_ms").await.unwrap();
+        assert_eq!(wait.as_deref(), Some("5000"), "partition {k}");
+    }
+
+    let mut status = homing(&url, &queue);
+    status.args(["status"]);
+    let out = run(status, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().filter(|l| l.contains("partition ")).map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{}", text(&out.stdout));
+    assert!(lines[2].trim_start().starts_with("partition 2: overflow 0"), "{lines:?}");
+}
+
 #[tokio::test]
 async fn bad_input_and_unreachable_redis_fail_with_one_clear_line() {
     let url = redis_url();

@@ -471,3 +471,45 @@ async fn a_running_worker_reports_a_bad_setting_once_loses_nothing_and_resumes_w
     let done = read_record(&record);
     assert!((0..10).all(|i| done.get(&format!("job-{i}")).map(Vec::len) == Some(1)), "{done:?}");
 }
+
+#[tokio::test]
+async fn init_keeps_partitions_to_its_rule_and_never_changes_a_stored_number() {
+    let (_url, _name, keys, mut c) = queue("partsrule").await;
+    let init = scripts::all().into_iter().find(|s| s.name == "init").unwrap();
+    let eval_init = |mode: &'static str, parts: &'static str| {
+        let json = serde_json::to_string(&["partitions", parts]).unwrap();
+        let (meta, mut c) = (keys.meta(), c.clone());
+        async move {
+            let script = redis::Script::new(init.source);
+            script.key(meta).arg(mode).arg(json).invoke_async::<redis::Value>(&mut c).await.map_err(Error::from)
+        }
+    };
+    // init refuses what QueueSettings::validate refuses, in the same words.
+    let rust = QueueSettings { partitions: 0, ..Default::default() }.validate().unwrap_err().to_string();
+    assert_eq!(rust, "invalid argument: partitions is \"0\": must be a whole number from 1 to 1024");
+    for raw in ["0", "1025", "2.5", "+3", ""] {
+        let err = eval_init("update", raw).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("invalid argument: partitions is \"{raw}\": must be a whole number from 1 to 1024"));
+    }
+    let before = snapshot(&mut c, &keys).await;
+    let err = eval_init("update", "2").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: partitions is 1 for this queue and cannot change (a session's partition is its \
+         hash modulo partitions, so its queued jobs and pin would be stranded): create a new queue with the \
+         partitions it needs"
+    );
+    assert_eq!(snapshot(&mut c, &keys).await, before, "a refused change writes nothing");
+    eval_init("update", "1").await.expect("the stored number is no change");
+    // A create on a queue that has settings writes nothing (first writer wins), and refuses nothing.
+    eval_init("create", "5").await.expect("create keeps the stored settings");
+    assert_eq!(scripts::load_settings(&mut c, &keys).await.unwrap().unwrap().partitions, 1);
+    // A queue from before partitions (no field) has one, and keeps it.
+    let _: () = c.hdel(keys.meta(), "partitions").await.unwrap();
+    let err = eval_init("update", "2").await.unwrap_err();
+    assert!(err.to_string().contains("partitions is 1 for this queue and cannot change"), "{err}");
+    eval_init("update", "1").await.expect("1 is what an older queue has");
+    let stored: Option<String> = c.hget(keys.meta(), "partitions").await.unwrap();
+    assert_eq!(stored.as_deref(), Some("1"));
+}
