@@ -22,14 +22,29 @@ const LIMIT: u32 = 1000;
 pub async fn run(global: &Global, cmd: ForgetCmd) -> anyhow::Result<()> {
     let keys = global.keys()?;
     let mut conn = crate::connect::connect(global).await?;
+    let partitions = scripts::partition_count(&mut conn, &keys).await?;
     let mut moved = 0;
-    loop {
-        let r = scripts::forget(&mut conn, &keys, &cmd.worker, cmd.force, LIMIT).await?;
-        moved += r.moved;
-        if r.done {
-            break;
+    let mut listed = 0;
+    // A worker registers in each partition it serves: forget it in every one that lists it.
+    for part in keys.partitions(partitions) {
+        loop {
+            let r = match scripts::forget(&mut conn, &part, &cmd.worker, cmd.force, LIMIT).await {
+                Err(homing_core::Error::UnknownWorker(_)) if partitions > 1 => break,
+                other => other?,
+            };
+            moved += r.moved;
+            if r.done {
+                listed += 1;
+                break;
+            }
         }
     }
+    anyhow::ensure!(
+        listed > 0,
+        "worker {} is not registered in any of queue {:?}'s {partitions} partitions (see `homing status`)",
+        cmd.worker,
+        global.queue
+    );
     println!("forgot {}: {moved} jobs handed to other workers", cmd.worker);
     Ok(())
 }

@@ -177,6 +177,66 @@ async fn queue_init_creates_every_partition_and_refuses_to_change_their_number()
     assert!(lines[2].trim_start().starts_with("partition 2: overflow 0"), "{lines:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_and_forget_cover_every_partition() {
+    let url = redis_url();
+    let queue = fresh_queue("clideadparts");
+    let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+    let mut init = homing(&url, &queue);
+    init.args(["queue", "init", "--partitions", "3"]);
+    assert!(run(init, None).await.status.success());
+    let mut c = conn(&url).await;
+    let letter = |id: &'static str| {
+        [("reason", "fatal"), ("error", "bad"), ("failed_at", "1"), ("worker", "w-1"), ("id", id), ("s", "sess"), ("p", "x"), ("a", "1"), ("t", "1")]
+    };
+    let in0: String = c.xadd(keys.dead(), "*", &letter("job-0")).await.unwrap();
+    let in2: String = c.xadd(keys.partition(2).dead(), "*", &letter("job-2")).await.unwrap();
+
+    let dead = |args: &[&str]| {
+        let mut cmd = homing(&url, &queue);
+        cmd.arg("dead").args(args);
+        run(cmd, None)
+    };
+    let out = dead(&["list"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names: Vec<String> =
+        text(&out.stdout).lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert_eq!(names, [in0.clone(), format!("2/{in2}")]);
+    let out = dead(&["show", &format!("2/{in2}")]).await;
+    assert!(text(&out.stdout).contains("id = job-2"), "{}", text(&out.stdout));
+    let out = dead(&["show", &format!("5/{in2}")]).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("names partition \"5\", but the queue has partitions 0 to 2"), "{}", text(&out.stderr));
+
+    let out = dead(&["replay", &format!("2/{in2}")]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("2/{in2} -> job-2 ")), "{}", text(&out.stdout));
+    let queued: u64 = c.xlen(keys.partition(2).overflow()).await.unwrap();
+    assert_eq!(queued, 1, "replayed into its own partition");
+    let out = dead(&["purge", "--all"]).await;
+    assert_eq!(text(&out.stdout).trim(), "purged 1 dead letters");
+    let left: u64 = c.xlen(keys.dead()).await.unwrap();
+    assert_eq!(left, 0);
+
+    // A worker listed in partitions 0 and 2 (a dead one: its deadline long past) is forgotten in both.
+    for k in [0, 2] {
+        let _: () = c.zadd(keys.partition(k).workers(), "gone-1", 1).await.unwrap();
+    }
+    let mut forget = homing(&url, &queue);
+    forget.args(["forget", "gone-1"]);
+    let out = run(forget, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for k in [0, 2] {
+        let listed: Option<f64> = c.zscore(keys.partition(k).workers(), "gone-1").await.unwrap();
+        assert_eq!(listed, None, "partition {k}");
+    }
+    let mut unknown = homing(&url, &queue);
+    unknown.args(["forget", "gone-1"]);
+    let out = run(unknown, None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is not registered in any of queue"), "{}", text(&out.stderr));
+}
+
 #[tokio::test]
 async fn bad_input_and_unreachable_redis_fail_with_one_clear_line() {
     let url = redis_url();
