@@ -1,7 +1,7 @@
 # Mutation testing: the one-line mutations of lua/ in tests/mutants/lua.tsv (mutants/lua.py),
 # then cargo-mutants over the worker's fetch, execute, maintenance and shutdown code. Each run
-# takes one shard of each within the lane's time budget: a quarter of the Lua table (about 7
-# minutes: a mutant rebuilds the test binary, about 30 s with its tests; all 53 take 25) and a twelfth of the Rust mutants (one or two of them fit). The shards turn with
+# takes one shard of each within the lane's time budget: a sixth of the Lua table (about 7
+# minutes: a mutant rebuilds the test binary, about 30 s with its tests; all 85 take about 45) and a twelfth of the Rust mutants (one or two of them fit). The shards turn with
 # the commit, so every pushed change draws its own and every mutant runs over a few pushes.
 # HOMING_LUA_MUTANTS_SHARD=k/n and HOMING_MUTANTS_SHARD=k/n pick them; 0/1 runs all (the whole
 # Rust set takes hours here). A surviving Lua mutant fails the check unless
@@ -16,7 +16,7 @@ fail() { echo "check-60-mutants: $*" >&2; exit 1; }
 
 # The commit picks the shards: a number from its id's first 7 hex digits.
 DRAW=$(( 16#$(git rev-parse --short=7 HEAD) ))
-LUA_SHARD="${HOMING_LUA_MUTANTS_SHARD:-$(( DRAW % 4 ))/4}"
+LUA_SHARD="${HOMING_LUA_MUTANTS_SHARD:-$(( DRAW % 6 ))/6}"
 echo "check-60-mutants: Lua mutants, shard $LUA_SHARD of tests/mutants/lua.tsv"
 python3 .ci/integrations/mutants/lua.py "$ROOT" --shard "$LUA_SHARD" || fail "Lua mutants survived (see above)"
 
