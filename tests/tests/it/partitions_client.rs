@@ -74,7 +74,10 @@ async fn push_many_returns_receipts_in_the_callers_order_from_every_partition() 
         }
         let id = result.as_ref().unwrap().id.to_string();
         let k = partition_of(session, PARTITIONS) as usize;
-        assert!(stored[k].contains(&(id.clone(), session.clone(), payload.clone())), "job {i} ({session}) in partition {k}");
+        assert!(
+            stored[k].contains(&(id.clone(), session.clone(), payload.clone())),
+            "job {i} ({session}) in partition {k}"
+        );
     }
     assert_eq!(stored.iter().map(Vec::len).sum::<usize>(), jobs.len() - 1, "no job twice, none elsewhere");
 }
