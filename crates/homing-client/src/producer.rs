@@ -6,7 +6,7 @@ use crate::options::{ProducerOptions, PushOptions};
 use crate::replies::Replies;
 use homing_core::job::{check_session, encode};
 use homing_core::scripts::{self, PushArgs, Pushed};
-use homing_core::{Error, JobId, Keys, QueueName, QueueSettings, RedisConnection, Route, Timeouts};
+use homing_core::{partition_of, Error, JobId, Keys, QueueName, QueueSettings, RedisConnection, Route, Timeouts};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
@@ -33,14 +33,33 @@ impl From<Pushed> for Receipt {
 }
 
 /// Pushes jobs to one queue. `Clone + Send + Sync` and cheap to clone (a few reference counts):
-/// clones share one multiplexed connection, which reconnects on its own, and one reply reader,
-/// so hand a clone to each task rather than putting the producer behind a lock.
+/// clones share one multiplexed connection, which reconnects on its own, and one reply reader
+/// per partition, so hand a clone to each task rather than putting the producer behind a lock.
+///
+/// On a partitioned queue each session's jobs go to its partition, [`partition_of`] the session
+/// (CRC16 modulo `partitions`); every script call and pipeline holds one partition's keys, so it
+/// stays in one Redis Cluster slot.
 #[derive(Clone)]
 pub struct Producer {
     conn: RedisConnection<ConnectionManager>,
+    /// Partition 0's keys: its `Q:meta` holds the queue's settings.
     keys: Arc<Keys>,
-    settings: Arc<OnceLock<QueueSettings>>,
+    queue: Arc<OnceLock<Settled>>,
     replies: Arc<Replies>,
+}
+
+/// What the producer keeps from the queue's settings, read once: `partitions` is fixed when the
+/// queue is created, so the partition keys cannot go stale.
+struct Settled {
+    settings: QueueSettings,
+    /// Each partition's keys, partition 0 first.
+    partitions: Vec<Keys>,
+}
+
+impl Settled {
+    fn new(keys: &Keys, settings: QueueSettings) -> Self {
+        Self { partitions: keys.partitions(settings.partitions), settings }
+    }
 }
 
 impl std::fmt::Debug for Producer {
@@ -61,11 +80,17 @@ impl Producer {
     /// Connects with explicit options. Fails on a protocol mismatch; a queue whose first
     /// worker has not started yet is fine (pushes then fail retryably until it has), and so is
     /// one with a bad stored setting (pushes then fail with [`Error::BadSetting`]).
+    ///
+    /// Reads the queue's `partitions` setting here, once: it is fixed when the queue is
+    /// created, so it cannot go stale. A queue with no settings yet (or a bad one) counts as
+    /// one partition, and pushes fail as on any queue without settings; the first push that
+    /// finds the settings reads the count then, so a producer started before the queue's
+    /// first worker routes by partition as soon as the queue exists.
     pub async fn connect_with(url: &str, queue: &str, options: ProducerOptions) -> Result<Self, Error> {
         let keys = Keys::new(&options.prefix, &QueueName::new(queue)?)?;
         let target = options.redis_target(url);
         let producer = format!("p{:016x}", fastrand::u64(..));
-        let replies = Arc::new(Replies::new(target.clone(), producer.clone(), keys.reply(&producer)));
+        let replies = Arc::new(Replies::new(target.clone(), producer));
         let mut conn = if target.cluster {
             let timeouts = Timeouts { connection: options.response_timeout, response: Some(options.response_timeout) };
             let conn = target.cluster_client()?.get_async_connection_with_config(timeouts.cluster()).await;
@@ -78,10 +103,10 @@ impl Producer {
             let conn = ConnectionManager::new_with_config(target.client()?, config).await;
             RedisConnection::Single(conn.map_err(|e| target.explain(e))?)
         };
-        let settings = Arc::new(OnceLock::new());
+        let queue = Arc::new(OnceLock::new());
         match scripts::load_settings(&mut conn, &keys).await {
             Ok(Some(s)) => {
-                let _ = settings.set(s);
+                let _ = queue.set(Settled::new(&keys, s));
             }
             // Like a queue without settings, a bad setting refuses pushes, not the connection:
             // each push names the field and the fix until an operator repairs it.
@@ -89,12 +114,33 @@ impl Producer {
             Err(e) if e.is_bad_setting() => {}
             Err(e) => return Err(target.explain(e)),
         }
-        Ok(Self { conn, keys: Arc::new(keys), settings, replies })
+        Ok(Self { conn, keys: Arc::new(keys), queue, replies })
     }
 
-    /// The queue's keys (for inspection and tests).
+    /// The keys of the queue's partition 0, the queue's only partition unless `partitions` is
+    /// above 1 (for inspection and tests); [`Producer::keys_for`] gives a session's.
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    /// How many partitions the producer routes over: the queue's `partitions` setting, or 1
+    /// while the queue has no settings.
+    pub fn partitions(&self) -> u32 {
+        self.all_keys().len() as u32
+    }
+
+    /// The keys of `session`'s partition, where its jobs are pushed.
+    pub fn keys_for(&self, session: &str) -> &Keys {
+        let all = self.all_keys();
+        &all[partition_of(session, all.len() as u32) as usize]
+    }
+
+    /// Every partition's keys, partition 0 first; partition 0 alone until the settings are read.
+    fn all_keys(&self) -> &[Keys] {
+        match self.queue.get() {
+            Some(q) => &q.partitions,
+            None => std::slice::from_ref(&*self.keys),
+        }
     }
 
     /// Pushes a typed payload, encoded with MessagePack.
@@ -123,7 +169,7 @@ impl Producer {
         self.check(session, payload).await?;
         let args = args(&id, session, payload, &options);
         let mut conn = self.conn.clone();
-        Ok(scripts::push(&mut conn, &self.keys, &args).await?.into())
+        Ok(scripts::push(&mut conn, self.keys_for(session), &args).await?.into())
     }
 
     /// Pushes a typed payload and waits up to `timeout` for the handler's output. A dead-lettered
@@ -149,12 +195,14 @@ impl Producer {
     ) -> Result<Vec<u8>, Error> {
         let id = job_id(&options)?;
         self.check(session, payload).await?;
+        let keys = self.keys_for(session);
         // Registered before the push: a fast worker's reply cannot arrive before anyone waits.
-        let waiter = self.replies.expect(&id);
+        // The reply comes on the job's partition's reply stream.
+        let waiter = self.replies.expect(&id, keys);
         let mut args = args(&id, session, payload, &options);
         args.reply_to = Some(&self.replies.producer);
         let mut conn = self.conn.clone();
-        let pushed = Receipt::from(scripts::push(&mut conn, &self.keys, &args).await?);
+        let pushed = Receipt::from(scripts::push(&mut conn, keys, &args).await?);
         if pushed.id != id {
             // A duplicate key: the first job was pushed by another call and answers its own
             // producer, so this call cannot wait for it.
@@ -168,8 +216,9 @@ impl Producer {
     }
 
     /// Pushes many typed jobs, up to 1,000 per `push_many` script call (one round trip each), each
-    /// exactly as [`Producer::push`] would, in order. The outer error is a failed round trip (nothing
-    /// can be assumed pushed); each inner result is that job's own outcome.
+    /// exactly as [`Producer::push`] would, in order within each partition (one partition's jobs
+    /// per call). The outer error is a failed round trip (nothing can be assumed pushed); each
+    /// inner result is that job's own outcome, in the order of `jobs`.
     pub async fn push_many<S: AsRef<str>, T: Serialize>(
         &self,
         jobs: &[(S, T)],
@@ -187,22 +236,25 @@ impl Producer {
         let options = PushOptions::default();
         let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
         let mut out: Vec<Option<Result<Receipt, Error>>> = Vec::with_capacity(jobs.len());
-        let mut batch = Vec::with_capacity(jobs.len());
-        for ((session, payload), id) in jobs.iter().zip(&ids) {
-            match self.check(session.as_ref(), payload.as_ref()).await {
-                Ok(()) => {
-                    out.push(None);
-                    batch.push(args(id, session.as_ref(), payload.as_ref(), &options));
-                }
-                Err(e) => out.push(Some(Err(e))),
-            }
+        for (session, payload) in jobs {
+            out.push(self.check(session.as_ref(), payload.as_ref()).await.err().map(Err));
+        }
+        // Each partition's jobs with their places in `jobs`: a script call holds one partition.
+        let all = self.all_keys();
+        let mut batches: Vec<(Vec<usize>, Vec<PushArgs<'_>>)> = all.iter().map(|_| Default::default()).collect();
+        for (i, ((session, payload), id)) in jobs.iter().zip(&ids).enumerate().filter(|(i, _)| out[*i].is_none()) {
+            let (places, batch) = &mut batches[partition_of(session.as_ref(), all.len() as u32) as usize];
+            places.push(i);
+            batch.push(args(id, session.as_ref(), payload.as_ref(), &options));
         }
         let mut conn = self.conn.clone();
-        let mut pushed = scripts::push_many(&mut conn, &self.keys, &batch).await?.into_iter();
-        Ok(out
-            .into_iter()
-            .map(|slot| slot.unwrap_or_else(|| pushed.next().expect("one reply per job").map(Receipt::from)))
-            .collect())
+        for (keys, (places, batch)) in all.iter().zip(batches).filter(|(_, (places, _))| !places.is_empty()) {
+            let pushed = scripts::push_many(&mut conn, keys, &batch).await?;
+            for (i, result) in places.into_iter().zip(pushed) {
+                out[i] = Some(result.map(Receipt::from));
+            }
+        }
+        Ok(out.into_iter().map(|slot| slot.expect("one reply per job")).collect())
     }
 
     /// Sends one typed job through the ingress list (`LPUSH Q:ingress`); see
@@ -212,31 +264,37 @@ impl Producer {
         Ok(ids.pop().expect("one id per job"))
     }
 
-    /// Sends raw jobs through the ingress list, up to [`Producer::INGRESS_BATCH`] envelopes per
-    /// `LPUSH`, all in one round trip. The fast path: no script runs until the worker holding
+    /// Sends raw jobs through the ingress list of each job's partition, up to
+    /// [`Producer::INGRESS_BATCH`] envelopes per `LPUSH`, one round trip per partition (all in
+    /// one on a queue of one partition). The fast path: no script runs until the worker holding
     /// the maintenance lease moves them (in order, batches of hundreds per script call), so
     /// there is no route receipt and no idempotency key; a job that breaks a rule the queue
     /// checks is dead-lettered with reason `malformed` by the mover. Sessions and payload sizes
     /// are checked here first, so a bad job fails the call before anything is sent. Returns
     /// each job's id, in order.
     pub async fn ingress_many_raw<S: AsRef<str>, P: AsRef<[u8]>>(&self, jobs: &[(S, P)]) -> Result<Vec<JobId>, Error> {
-        let mut ids = Vec::with_capacity(jobs.len());
-        let mut pipe = redis::pipe();
-        for chunk in jobs.chunks(Self::INGRESS_BATCH) {
-            let mut envelopes = Vec::with_capacity(chunk.len());
-            for (session, payload) in chunk {
-                self.check(session.as_ref(), payload.as_ref()).await?;
-                let id = JobId::new();
-                envelopes.push(homing_core::envelope::envelope(&id, session.as_ref(), payload.as_ref())?);
-                ids.push(id);
-            }
-            pipe.cmd("LPUSH").arg(self.keys.ingress()).arg(envelopes).ignore();
+        for (session, payload) in jobs {
+            self.check(session.as_ref(), payload.as_ref()).await?;
         }
-        if !ids.is_empty() {
-            let mut conn = self.conn.clone();
+        let all = self.all_keys();
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut envelopes: Vec<Vec<Vec<u8>>> = vec![Vec::new(); all.len()];
+        for (session, payload) in jobs {
+            let id = JobId::new();
+            let envelope = homing_core::envelope::envelope(&id, session.as_ref(), payload.as_ref())?;
+            envelopes[partition_of(session.as_ref(), all.len() as u32) as usize].push(envelope);
+            ids.push(id);
+        }
+        let mut conn = self.conn.clone();
+        // A pipeline per partition: on a cluster each partition is its own slot.
+        for (keys, envelopes) in all.iter().zip(envelopes).filter(|(_, e)| !e.is_empty()) {
+            let mut pipe = redis::pipe();
+            for chunk in envelopes.chunks(Self::INGRESS_BATCH) {
+                pipe.cmd("LPUSH").arg(keys.ingress()).arg(chunk).ignore();
+            }
             let () = pipe.query_async(&mut conn).await?;
             metrics::counter!(homing_core::metrics::JOBS_PUSHED, "route" => "ingress", "reason" => "")
-                .increment(ids.len() as u64);
+                .increment(envelopes.len() as u64);
         }
         Ok(ids)
     }
@@ -245,12 +303,12 @@ impl Producer {
     /// producers in other languages.
     async fn check(&self, session: &str, payload: &[u8]) -> Result<(), Error> {
         check_session(session)?;
-        let max = match self.settings.get() {
-            Some(s) => s.max_payload,
+        let max = match self.queue.get() {
+            Some(q) => q.settings.max_payload,
             None => {
                 let mut conn = self.conn.clone();
                 match scripts::load_settings(&mut conn, &self.keys).await? {
-                    Some(s) => self.settings.get_or_init(|| s).max_payload,
+                    Some(s) => self.queue.get_or_init(|| Settled::new(&self.keys, s)).settings.max_payload,
                     None => QueueSettings::default().max_payload,
                 }
             }

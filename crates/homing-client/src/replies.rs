@@ -1,13 +1,16 @@
-//! Request/reply: one background reader per producer follows the producer's reply stream
+//! Request/reply: a background reader follows the producer's reply stream
 //! (`Q:reply:<producer>`) and hands each result to the request waiting for that job id.
-//! The reader starts with the first request and ends within one blocking read after the last
-//! clone of the producer is dropped.
+//! `complete` writes the reply under the job's own partition, so there is one reader per
+//! partition the producer has sent a request to: on a Redis Cluster an `XREAD` of streams in
+//! several slots is refused, so the streams cannot share one read. A reader starts with its
+//! partition's first request and ends within one blocking read after the last clone of the
+//! producer is dropped.
 
 use homing_core::stream::parse_read_reply;
-use homing_core::{Error, JobId};
+use homing_core::{Error, JobId, Keys};
 use homing_core::{RedisTarget, Timeouts};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -22,25 +25,25 @@ pub(crate) type Reply = Result<Vec<u8>, Error>;
 pub(crate) struct Replies {
     /// The producer id: the `r` field of its jobs and the suffix of its reply stream.
     pub(crate) producer: String,
-    stream: String,
     target: RedisTarget,
     waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
-    reader: OnceLock<()>,
+    /// The partitions whose reply stream has a reader.
+    readers: Mutex<HashSet<u32>>,
 }
 
 impl Replies {
-    pub(crate) fn new(target: RedisTarget, producer: String, stream: String) -> Self {
-        Self { producer, stream, target, waiting: Mutex::new(HashMap::new()), reader: OnceLock::new() }
+    pub(crate) fn new(target: RedisTarget, producer: String) -> Self {
+        Self { producer, target, waiting: Mutex::new(HashMap::new()), readers: Mutex::new(HashSet::new()) }
     }
 
     /// Registers interest in `id`'s reply (before the push, so no reply can be missed) and
-    /// starts the reader if it is not running.
-    pub(crate) fn expect(self: &Arc<Self>, id: &JobId) -> Waiter {
+    /// starts the reader of `keys`' partition, the job's, if it is not running.
+    pub(crate) fn expect(self: &Arc<Self>, id: &JobId, keys: &Keys) -> Waiter {
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().expect("not poisoned").insert(id.to_string(), tx);
-        self.reader.get_or_init(|| {
-            tokio::spawn(read(Arc::downgrade(self)));
-        });
+        if self.readers.lock().expect("not poisoned").insert(keys.partition_index()) {
+            tokio::spawn(read(Arc::downgrade(self), keys.reply(&self.producer)));
+        }
         Waiter { replies: self.clone(), id: id.to_string(), rx }
     }
 
@@ -75,10 +78,11 @@ impl Drop for Waiter {
     }
 }
 
-/// The reader loop: `XREAD BLOCK` on its own connection (a blocking read on the producer's
-/// shared connection would stall its pushes), deliver, then `XDEL` what was read.
-async fn read(replies: Weak<Replies>) {
-    let Some((target, stream)) = replies.upgrade().map(|r| (r.target.clone(), r.stream.clone())) else { return };
+/// The reader loop of one reply `stream`: `XREAD BLOCK` on its own connection (a blocking read
+/// on the producer's shared connection would stall its pushes), deliver, then `XDEL` what was
+/// read.
+async fn read(replies: Weak<Replies>, stream: String) {
+    let Some(target) = replies.upgrade().map(|r| r.target.clone()) else { return };
     let timeouts = Timeouts { connection: Duration::from_secs(5), response: Some(READ_BLOCK + Duration::from_secs(5)) };
     let mut conn = None;
     let mut last = "0-0".to_string();
