@@ -64,6 +64,7 @@ part partitions-1
 part partitions-3 --set settings.partitions=3
 part partitions-3-cluster --set settings.partitions=3 --set redis.cluster=true
 part partitions-3-serve-0_2 --set settings.partitions=3 --set 'worker.servePartitions=0\,2'
+part partitions-3-serve-2_0_2 --set settings.partitions=3 --set 'worker.servePartitions=2\,0\,2'
 "$HOMING_PYTHON" - "$OUT" <<'PY' || fail "partitions render wrong"
 import pathlib, sys, yaml
 out = pathlib.Path(sys.argv[1])
@@ -89,6 +90,7 @@ try:
     check("partitions-3", "3", None, ["homing:{default}:overflow", "homing:{default#1}:overflow", "homing:{default#2}:overflow"])
     check("partitions-3-cluster", "3", None, ["homing:{default}:overflow", "homing:{default#1}:overflow", "homing:{default#2}:overflow"], "redis-cluster-streams")
     check("partitions-3-serve-0_2", "3", "0,2", ["homing:{default}:overflow", "homing:{default#2}:overflow"])
+    check("partitions-3-serve-2_0_2", "3", "2,0,2", ["homing:{default#2}:overflow", "homing:{default}:overflow"])
 except AssertionError as e:
     sys.exit(f"check-30-chart: {e}")
 PY

@@ -131,14 +131,14 @@ schema allows only sums of <n>ms|s|m|h, which this sums.
 {{- end -}}
 
 {{/*
-The partitions this release's workers serve, as a list of strings: worker.servePartitions, or
-every one of settings.partitions. Rendering fails on one the queue does not have.
+The partitions this release's workers serve, comma-separated: worker.servePartitions (each
+once), or every one of settings.partitions. Rendering fails on one the queue does not have.
 */}}
 {{- define "homing.servedPartitions" -}}
 {{- $n := int64 .Values.settings.partitions -}}
 {{- $served := list -}}
 {{- if .Values.worker.servePartitions -}}
-{{- $served = splitList "," .Values.worker.servePartitions -}}
+{{- $served = splitList "," .Values.worker.servePartitions | uniq -}}
 {{- else -}}
 {{- range until (int $n) -}}{{- $served = append $served (toString .) -}}{{- end -}}
 {{- end -}}
