@@ -51,6 +51,51 @@ for mode in http exec sim; do
 done
 echo "check-30-chart: $n combinations lint, render and validate"
 
+# Partitions: HOMING_PARTITIONS in the worker and the hook Job, HOMING_SERVE_PARTITIONS in the
+# worker only when set, and one KEDA trigger per served partition on that partition's overflow
+# (partition 0's stream name unchanged). The renders stay in $OUT for the checks below.
+part() {
+  local name="$1"; shift
+  helm template homing $CHART --namespace jobs "${APIS[@]}" --set redis.url=redis://:s3cret@redis:6379/0 \
+    --set keda.enabled=true "$@" >"$OUT/$name.yaml" 2>"$OUT/$name.err" || { cat "$OUT/$name.err"; fail "helm template failed for $name"; }
+  node .ci/integrations/kube/validate-crds.js --expect ScaledObject "$OUT/$name.yaml" >/dev/null || fail "CRD objects invalid in $name"
+}
+part partitions-1
+part partitions-3 --set settings.partitions=3
+part partitions-3-cluster --set settings.partitions=3 --set redis.cluster=true
+part partitions-3-serve-0_2 --set settings.partitions=3 --set 'worker.servePartitions=0\,2'
+part partitions-3-serve-2_0_2 --set settings.partitions=3 --set 'worker.servePartitions=2\,0\,2'
+"$HOMING_PYTHON" - "$OUT" <<'PY' || fail "partitions render wrong"
+import pathlib, sys, yaml
+out = pathlib.Path(sys.argv[1])
+def check(name, partitions, serve, streams, trigger="redis-streams"):
+    docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if d]
+    [so] = [d for d in docs if d["kind"] == "ScaledObject"]
+    triggers = so["spec"]["triggers"]
+    got = [t["metadata"]["stream"] for t in triggers]
+    assert got == streams, f"{name}: trigger streams {got}, want {streams}"
+    for t in triggers:
+        assert t["type"] == trigger, f"{name}: trigger type {t['type']}, want {trigger}"
+        m = t["metadata"]
+        assert (m["consumerGroup"], m["lagCount"], m["activationLagCount"]) == ("homing", "10", "0"), f"{name}: trigger {m}"
+        assert t["authenticationRef"] == {"name": "homing"}, f"{name}: {t['authenticationRef']}"
+    for kind, container, want_serve in (("Deployment", "worker", serve), ("Job", "queue-init", None)):
+        [d] = [d for d in docs if d["kind"] == kind]
+        [c] = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == container]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env.get("HOMING_PARTITIONS") == partitions, f"{name}: {kind} HOMING_PARTITIONS={env.get('HOMING_PARTITIONS')!r}, want {partitions!r}"
+        assert env.get("HOMING_SERVE_PARTITIONS") == want_serve, f"{name}: {kind} HOMING_SERVE_PARTITIONS={env.get('HOMING_SERVE_PARTITIONS')!r}, want {want_serve!r}"
+try:
+    check("partitions-1", "1", None, ["homing:{default}:overflow"])
+    check("partitions-3", "3", None, ["homing:{default}:overflow", "homing:{default#1}:overflow", "homing:{default#2}:overflow"])
+    check("partitions-3-cluster", "3", None, ["homing:{default}:overflow", "homing:{default#1}:overflow", "homing:{default#2}:overflow"], "redis-cluster-streams")
+    check("partitions-3-serve-0_2", "3", "0,2", ["homing:{default}:overflow", "homing:{default#2}:overflow"])
+    check("partitions-3-serve-2_0_2", "3", "2,0,2", ["homing:{default#2}:overflow", "homing:{default}:overflow"])
+except AssertionError as e:
+    sys.exit(f"check-30-chart: {e}")
+PY
+echo "check-30-chart: partitions: one trigger per served partition, HOMING_PARTITIONS and HOMING_SERVE_PARTITIONS set"
+
 # Without the CRD APIs the CRD objects are left out, and the install notes say so.
 helm install homing $CHART --dry-run=client --set redis.url=redis://redis:6379 --set keda.enabled=true \
   --set prometheusRule.enabled=true >"$OUT/dry-run.txt" 2>&1 || { cat "$OUT/dry-run.txt"; fail "helm install --dry-run=client failed"; }
@@ -98,12 +143,17 @@ bad_schema "misspelt key" --set worker.concurency=4
 bad_schema "not a Redis URL" --set redis.url=http://redis:6379
 bad_schema "negative replicas" --set keda.minReplicaCount=-1
 bad_schema "hit ratio above 1" --set prometheusRule.hitRatioBelow=2
+bad_schema "no partitions" --set settings.partitions=0
+bad_schema "more than 1024 partitions" --set settings.partitions=1025
+bad_schema "served partitions not a list" --set 'worker.servePartitions=0\,\,2'
 bad "grace below shutdownGrace + margin" --set terminationGracePeriodSeconds=35
 bad "http without an app" --set mode=http
 bad "exec without a command" --set mode=exec --set exec.image.repository=x
+bad "serving a partition the queue lacks" --set settings.partitions=3 --set 'worker.servePartitions=0\,3'
+grep -q "worker.servePartitions names partition 3, but settings.partitions is 3" "$OUT/bad.err" || fail "served partition out of range: unclear error: $(cat "$OUT/bad.err")"
 if helm template homing $CHART >/dev/null 2>"$OUT/bad.err"; then fail "rendered without any Redis"; fi
 grep -q "set redis.url, redis.existingSecret or redis.enabled" "$OUT/bad.err" || fail "no Redis: unclear error: $(cat "$OUT/bad.err")"
-echo "check-30-chart: the schema and templates reject 13 kinds of bad values"
+echo "check-30-chart: the schema and templates reject 17 kinds of bad values"
 
 # terminationGracePeriodSeconds follows shutdownGrace.
 tg=$(helm template homing $CHART --set redis.url=redis://r:6379 --set worker.shutdownGrace=1m30s | grep terminationGracePeriodSeconds)

@@ -1,7 +1,9 @@
 """The dashboard's structure, as far as it can be checked without Grafana: a stable uid, a
 datasource variable used by every panel, `namespace` and `queue` selected in every query,
-$__rate_interval in every rate, a unit and a description on every panel, gauges aggregated with
-max, rows in story order, panels inside the 24-column grid without overlaps.
+$__rate_interval in every rate, a unit and a description on every panel, lease-holder gauges
+aggregated with max by a grouping that keeps `partition` (each partition has its own lease
+holder; a sum or a max across partitions would mix them), rows in story order, panels inside
+the 24-column grid without overlaps.
 usage: dashboard-lint.py DASHBOARD.json"""
 import json
 import re
@@ -10,7 +12,7 @@ import sys
 d = json.load(open(sys.argv[1]))
 problems = []
 ROWS = ["Throughput and errors", "Affinity", "Latency", "Backlog", "Workers"]
-GAUGES = ["homing_overflow_backlog", "homing_inbox_backlog", "homing_delayed_jobs", "homing_dead_jobs", "homing_workers"]
+GAUGES = ["homing_overflow_backlog", "homing_inbox_backlog", "homing_delayed_jobs", "homing_dead_jobs", "homing_workers", "homing_ingress_backlog"]
 if d.get("uid") != "homing-queue":
     problems.append(f"uid is {d.get('uid')!r}, want the stable 'homing-queue'")
 for key in ("title", "schemaVersion", "panels", "templating", "time"):
@@ -55,8 +57,10 @@ for p in d["panels"]:
             if rng != "$__rate_interval":
                 problems.append(f"{p['title']}: range [{rng}] instead of [$__rate_interval]")
         for g_ in GAUGES:
-            if re.search(rf"\b{g_}\{{", e) and not e.startswith("max"):
-                problems.append(f"{p['title']}: a lease-holder gauge not aggregated with max: {e}")
+            for m in re.finditer(rf"\b{g_}\{{", e):
+                inner = re.search(r"max by \(([^)]*)\) \($", e[: m.start()])
+                if not inner or "partition" not in [x.strip() for x in inner.group(1).split(",")]:
+                    problems.append(f"{p['title']}: a lease-holder gauge not inside max by (..., partition): {e}")
 for pr in problems:
     print(f"dashboard-lint: {pr}")
 sys.exit(1 if problems else 0)

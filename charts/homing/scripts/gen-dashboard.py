@@ -2,8 +2,10 @@
 """Writes charts/homing/dashboards/homing.json (`--check`: exit 1 when the file differs).
 
 Every query selects `namespace` and `queue` (the monitors' relabelings add them), rates use
-$__rate_interval, queue-wide gauges (set only by the maintenance lease holder) use max, and the
-rows follow the story: throughput and errors, affinity, latency, backlog, workers.
+$__rate_interval, queue-wide gauges (set only by the maintenance lease holder) use max by
+partition (a partitioned queue has a lease per partition and a `partition` label; a queue of
+one has neither), then sum where a queue's total is meant, and the rows follow the story:
+throughput and errors, affinity, latency, backlog, workers.
 """
 import pathlib
 import sys
@@ -40,6 +42,9 @@ def endrow():
     global y
     y += 8
 R = "[$__rate_interval]"
+def total(gauge):
+    """A lease-holder gauge's total over partitions (and the selected queues)."""
+    return f"sum(max by (namespace, queue, partition) ({gauge}{S}))"
 OK = sel('outcome="ok"')
 OV = sel('source="overflow"')
 row("Throughput and errors")
@@ -73,18 +78,20 @@ for metric, what, desc in [("homing_job_wait_seconds", "Wait time", "Seconds fro
     panel(what, desc, "s", [(f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{S}{R})))", f"p{int(q*100)}") for q in (0.5, 0.95, 0.99)], w=12)
 endrow()
 row("Backlog")
-panel("Overflow backlog", "Entries in the overflow stream (waiting or running), what KEDA scales on; set by the maintenance lease holder, so max.", "short",
-      [(f"max(homing_overflow_backlog{S})", "overflow")], w=6)
-panel("Inbox backlog per worker", "Entries in each live worker's inbox (waiting or running).", "short",
-      [(f"max by (worker) (homing_inbox_backlog{S})", "{{worker}}")], w=6)
-panel("Delayed, dead and ingress", "Jobs in the delayed set (retries, scheduled), dead letters kept, and envelopes waiting in the ingress list.", "short",
-      [(f"max(homing_delayed_jobs{S})", "delayed"), (f"max(homing_dead_jobs{S})", "dead"), (f"max(homing_ingress_backlog{S})", "ingress")], w=6)
+panel("Overflow backlog", "Entries in the overflow streams (waiting or running), summed over partitions; set by each partition's maintenance lease holder, so max per partition.", "short",
+      [(total("homing_overflow_backlog"), "overflow")], w=5)
+panel("Overflow backlog per partition", "Entries in each partition's overflow stream, what each KEDA trigger scales on (the busiest sets the replica count); one unlabelled line for a queue of one partition.", "short",
+      [(f"max by (partition) (homing_overflow_backlog{S})", "partition {{partition}}")], w=5)
+panel("Inbox backlog per worker", "Entries in each live worker's inbox (waiting or running), summed over the partitions it serves.", "short",
+      [(f"sum by (worker) (max by (namespace, queue, partition, worker) (homing_inbox_backlog{S}))", "{{worker}}")], w=5)
+panel("Delayed, dead and ingress", "Jobs in the delayed set (retries, scheduled), dead letters kept, and envelopes waiting in the ingress list, summed over partitions.", "short",
+      [(total("homing_delayed_jobs"), "delayed"), (total("homing_dead_jobs"), "dead"), (total("homing_ingress_backlog"), "ingress")], w=5)
 panel("Promoted delayed jobs", "Delayed jobs (retries and scheduled pushes) moved to a stream per second when due.", "ops",
-      [(f"sum(rate(homing_jobs_promoted_total{S}{R}))", "promoted")], w=6)
+      [(f"sum(rate(homing_jobs_promoted_total{S}{R}))", "promoted")], w=4)
 endrow()
 row("Workers")
-panel("Workers alive", "Workers listed in the queue (heartbeating within their liveness TTL).", "short",
-      [(f"max(homing_workers{S})", "workers")], w=8)
+panel("Workers alive", "Workers listed in the queue (heartbeating within their liveness TTL); per partition when it has several (a worker serving several is listed in each).", "short",
+      [(f"max by (partition) (homing_workers{S})", "workers {{partition}}")], w=8)
 panel("Workers reaped", "Dead workers removed after their jobs were taken back.", "short",
       [(f"sum(increase(homing_workers_reaped_total{S}{R}))", "reaped")], w=8)
 panel("Jobs reclaimed by reason", "Jobs taken back per second: dead (worker reaped), stalled (lease not renewed), wait (stolen after max_wait).", "ops",

@@ -126,6 +126,37 @@ schema allows only sums of <n>ms|s|m|h, which this sums.
   value: {{ .Values.settings.maxWait | quote }}
 - name: HOMING_VISIBILITY_TIMEOUT
   value: {{ .Values.settings.visibilityTimeout | quote }}
+- name: HOMING_PARTITIONS
+  value: {{ .Values.settings.partitions | int64 | quote }}
+{{- end -}}
+
+{{/*
+The partitions this release's workers serve, comma-separated: worker.servePartitions (each
+once), or every one of settings.partitions. Rendering fails on one the queue does not have.
+*/}}
+{{- define "homing.servedPartitions" -}}
+{{- $n := int64 .Values.settings.partitions -}}
+{{- $served := list -}}
+{{- if .Values.worker.servePartitions -}}
+{{- $served = splitList "," .Values.worker.servePartitions | uniq -}}
+{{- else -}}
+{{- range until (int $n) -}}{{- $served = append $served (toString .) -}}{{- end -}}
+{{- end -}}
+{{- range $served -}}
+{{- if ge (int64 .) $n -}}
+{{- fail (printf "worker.servePartitions names partition %s, but settings.partitions is %d (partitions 0 to %d)" . $n (sub $n 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $served -}}
+{{- end -}}
+
+{{/* Partition k's overflow stream, as homing-core's keys.rs builds it: partition 0 is the queue's own `{<queue>}`, k >= 1 is `{<queue>#k}`. */}}
+{{- define "homing.overflowKey" -}}
+{{- if eq (int64 .partition) 0 -}}
+{{- printf "%s:{%s}:overflow" .root.Values.prefix .root.Values.queue -}}
+{{- else -}}
+{{- printf "%s:{%s#%d}:overflow" .root.Values.prefix .root.Values.queue (int64 .partition) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Where Redis is: the URL from the Secret, the queue, and the ACL/TLS fields. */}}
