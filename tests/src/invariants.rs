@@ -46,7 +46,8 @@ async fn job_streams(c: &mut RedisConnection, keys: &Keys) -> RedisResult<Vec<(S
     let prefix = keys.inbox("");
     let mut inboxes: Vec<String> = c.keys(format!("{prefix}*")).await?;
     inboxes.sort();
-    for key in inboxes {
+    // An inbox's bell (a list, `<inbox>:bell`) shares its prefix; it holds no job.
+    for key in inboxes.into_iter().filter(|k| !k.ends_with(&Keys::bell(""))) {
         let name = format!("inbox:{}", &key[prefix.len()..]);
         streams.push((key, name));
     }

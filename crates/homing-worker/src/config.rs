@@ -263,7 +263,9 @@ impl WorkerConfig {
         }
         if let Some(served) = &self.serve_partitions {
             if served.is_empty() {
-                return bad("serve_partitions is empty: list at least one partition, or leave it unset to serve all".into());
+                return bad(
+                    "serve_partitions is empty: list at least one partition, or leave it unset to serve all".into()
+                );
             }
             let mut seen = std::collections::HashSet::new();
             if let Some(twice) = served.iter().find(|k| !seen.insert(**k)) {

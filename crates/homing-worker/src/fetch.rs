@@ -27,12 +27,14 @@ use tracing::{info, warn, Instrument};
 /// is dropped at shutdown, and what its queued fetch claimed the hand-back returns.
 ///
 /// The slots are the worker's, shared with the fetch loops of its other partitions. A busy
-/// loop holds a slot for every entry it claims. An idle loop waits for a free slot but does not
-/// hold one through its wait on the bells: a slot held by one idle partition for `idle_block`
-/// would keep a job of another partition waiting on a worker with fewer slots than partitions.
-/// So after a wait a loop may claim more entries than are free by then (when partitions wake
-/// at once); each is in flight (its lease renewed) from the claim and starts when a slot frees.
-/// With one partition nothing else takes a slot, so a woken loop always finds them free.
+/// loop holds a slot for every entry it claims. An idle loop holds one through its wait on the
+/// bells, as with one partition, so that what a bell wakes it to has a slot: the bell went to
+/// this worker, not to one with room. It claims `1 + free` as it did, and when the other
+/// partitions took those slots meanwhile, an entry past the first waits here for one, in flight
+/// (its lease renewed) from the claim. The cost: each idle partition keeps one slot, so with
+/// `concurrency` below the partitions served some loop waits for a slot, not on its bells, and
+/// its partition's jobs start within `idle_block` (or move on after `max_wait`). Keep
+/// `concurrency` at least the partitions served (the worker warns otherwise).
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
     let slots = ctx.slots.clone();
     let mut tasks = JoinSet::new();
@@ -51,15 +53,16 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.changed() => break,
         };
-        // The free slots: held while claiming, released (but counted) before an idle wait.
+        // A busy loop holds every slot it counts; an idle one holds one through its wait.
         let mut held = vec![permit];
-        while let Ok(more) = slots.clone().try_acquire_owned() {
-            held.push(more);
+        if !idle {
+            while let Ok(more) = slots.clone().try_acquire_owned() {
+                held.push(more);
+            }
         }
-        let free = held.len() as u32;
+        let free = held.len() as u32 + if idle { slots.available_permits() as u32 } else { 0 };
         first = first.other();
         let batch = if idle {
-            held.clear();
             tokio::select! {
                 fetched = wait_then_claim(&ctx, &mut blocking, free, first) => fetched,
                 _ = stop.changed() => {
@@ -82,8 +85,10 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                     failing = false;
                 }
                 delay = Duration::from_millis(50);
-                let claimed: Vec<_> =
-                    entries.into_iter().map(|(source, entry)| (InFlight::new(&ctx, &entry.id, source), entry)).collect();
+                let claimed: Vec<_> = entries
+                    .into_iter()
+                    .map(|(source, entry)| (InFlight::new(&ctx, &entry.id, source), entry))
+                    .collect();
                 for (in_flight, entry) in claimed {
                     let permit = match held.pop().or_else(|| slots.clone().try_acquire_owned().ok()) {
                         Some(p) => p,

@@ -55,6 +55,9 @@ impl<H: Handler> Worker<H> {
         }
         let partitions = init.settings.partitions;
         let served = served(&config, keys.queue().as_str(), partitions)?;
+        if (config.concurrency as usize) < served.len() {
+            warn!(queue = %keys.queue(), concurrency = config.concurrency, partitions = served.len(), "concurrency is below the partitions served: an idle partition keeps a slot through its wait, so some partition's jobs may wait up to idle_block here; raise concurrency or serve fewer partitions");
+        }
         conns.serve(served.len());
         let (conns, handler) = (Arc::new(conns), Arc::new(handler));
         let slots = Arc::new(Semaphore::new(config.concurrency as usize));
@@ -197,6 +200,8 @@ async fn serve<H: Handler>(ctx: Arc<Ctx<H>>, mut shutdown: watch::Receiver<bool>
     let _ = upkeep.await;
     let _ = envelopes.await;
 
+    // Jobs that ended while the loop waited for a slot are not in flight.
+    while tasks.try_join_next().is_some() {}
     let in_flight = tasks.len();
     let settled = tokio::time::timeout_at(grace_ends, async { while tasks.join_next().await.is_some() {} }).await;
     let cut_short = if settled.is_err() { tasks.len() } else { 0 };

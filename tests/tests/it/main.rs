@@ -17,6 +17,7 @@ mod ingress_client;
 mod integrations;
 mod logs;
 mod modes;
+mod partitions;
 mod proofs_cli;
 mod proofs_metrics;
 mod proofs_recovery;
