@@ -226,7 +226,7 @@ async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() 
         format!("127.0.0.1:{port}")
     };
     let flags = |addr: &str| {
-        ["--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--metrics-addr"]
+        ["--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--maintenance-interval", "10ms", "--metrics-addr"]
             .map(String::from)
             .into_iter()
             .chain([addr.to_string()])
