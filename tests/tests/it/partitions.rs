@@ -57,7 +57,7 @@ async fn a_worker_serves_every_partition_and_a_sessions_next_job_hits_it_there()
     let w = TestWorker::start(config(&url, &queue, "a"), recording("a", &rec));
     let id = w.id.to_string();
     for k in 0..PARTITIONS {
-        assert_eq!(workers_in(&url, &keys.partition(k)).await, [id.clone()], "registered in partition {k}");
+        assert_eq!(workers_in(&url, &keys.partition(k)).await, vec![id.clone()], "registered in partition {k}");
     }
     let mut pushed = Vec::new();
     for k in 0..PARTITIONS {
