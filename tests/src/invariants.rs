@@ -3,6 +3,8 @@
 //! never both completed and dead; once the queue is settled nothing is queued and no stream
 //! (the overflow and every inbox) holds a pending entry; and every run of a job carries its own
 //! attempt number, below `max_attempts`. A Redis error fails the check: it never reads as empty.
+//! Every check covers every partition of the queue (the count from partition 0's `Q:meta`):
+//! the places of partition k ≥ 1 are named with `#k` (`overflow#2`, `inbox:<worker>#1`).
 
 use crate::any_conn;
 use homing_core::keys::GROUP;
@@ -12,8 +14,30 @@ use redis::{AsyncCommands, RedisResult};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Where each job id is now, by id: `ingress`, `delayed`, `overflow`, `inbox:<worker>`, `dead`.
+/// Where each job id is now, by id: `ingress`, `delayed`, `overflow`, `inbox:<worker>`, `dead`,
+/// each with `#k` in partition k ≥ 1.
 pub type Places = HashMap<String, Vec<String>>;
+
+/// The keys of every partition of the queue of `keys`, partition 0 first.
+async fn partitions(c: &mut RedisConnection, keys: &Keys) -> RedisResult<Vec<Keys>> {
+    let n = homing_core::scripts::partition_count(c, keys)
+        .await
+        .map_err(|e| redis::RedisError::from(std::io::Error::other(format!("reading the partition count: {e}"))))?;
+    Ok(keys.partitions(n))
+}
+
+/// `place` as named in the partition of `keys`.
+fn in_partition(keys: &Keys, place: &str) -> String {
+    match keys.partition_index() {
+        0 => place.to_string(),
+        k => format!("{place}#{k}"),
+    }
+}
+
+/// Whether `place` is a dead stream, of any partition.
+fn is_dead(place: &str) -> bool {
+    place.split('#').next() == Some("dead")
+}
 
 /// Every stream that can hold a job entry: the overflow and every inbox key, including those
 /// of workers no longer listed (an orphan inbox would be a leak), with their place names.
@@ -22,7 +46,8 @@ async fn job_streams(c: &mut RedisConnection, keys: &Keys) -> RedisResult<Vec<(S
     let prefix = keys.inbox("");
     let mut inboxes: Vec<String> = c.keys(format!("{prefix}*")).await?;
     inboxes.sort();
-    for key in inboxes {
+    // An inbox's bell (a list, `<inbox>:bell`) shares its prefix; it holds no job.
+    for key in inboxes.into_iter().filter(|k| !k.ends_with(&Keys::bell(""))) {
         let name = format!("inbox:{}", &key[prefix.len()..]);
         streams.push((key, name));
     }
@@ -39,7 +64,15 @@ pub async fn locate(url: &str, keys: &Keys) -> RedisResult<Places> {
 pub async fn locate_on(target: &RedisTarget, keys: &Keys) -> RedisResult<Places> {
     let mut c = any_conn(target).await;
     let mut places = Places::new();
-    let mut streams = job_streams(&mut c, keys).await?;
+    for keys in partitions(&mut c, keys).await? {
+        locate_partition(&mut c, &keys, &mut places).await?;
+    }
+    Ok(places)
+}
+
+/// Adds where every job of one partition is to `places`.
+async fn locate_partition(c: &mut RedisConnection, keys: &Keys, places: &mut Places) -> RedisResult<()> {
+    let mut streams = job_streams(c, keys).await?;
     streams.push((keys.dead(), "dead".to_string()));
     // Acked overflow entries kept only for the group's lag (see `Keys::overflow_kept`) hold no job.
     let kept: HashSet<String> = c.smembers(keys.overflow_kept()).await?;
@@ -49,7 +82,7 @@ pub async fn locate_on(target: &RedisTarget, keys: &Keys) -> RedisResult<Places>
             // A dead letter of a malformed envelope holds no job: it has no id field.
             let id: Option<String> = e.get("id");
             let id = id.unwrap_or_else(|| format!("{place}-entry:{}", e.id));
-            places.entry(id).or_default().push(place.clone());
+            places.entry(id).or_default().push(in_partition(keys, &place));
         }
     }
     #[derive(Deserialize)]
@@ -60,7 +93,7 @@ pub async fn locate_on(target: &RedisTarget, keys: &Keys) -> RedisResult<Places>
     for m in members {
         let d: WithId = rmp_serde::from_slice(&m).expect("a delayed member is a MessagePack map");
         let id = d.id.expect("a delayed member has an id");
-        places.entry(id).or_default().push("delayed".into());
+        places.entry(id).or_default().push(in_partition(keys, "delayed"));
     }
     let envelopes: Vec<Vec<u8>> = c.lrange(keys.ingress(), 0, -1).await?;
     for (n, e) in envelopes.iter().enumerate() {
@@ -68,10 +101,10 @@ pub async fn locate_on(target: &RedisTarget, keys: &Keys) -> RedisResult<Places>
             .ok()
             .or_else(|| serde_json::from_slice::<WithId>(e).ok())
             .and_then(|w| w.id)
-            .unwrap_or_else(|| format!("ingress:{n}"));
-        places.entry(id).or_default().push("ingress".into());
+            .unwrap_or_else(|| in_partition(keys, &format!("ingress:{n}")));
+        places.entry(id).or_default().push(in_partition(keys, "ingress"));
     }
-    Ok(places)
+    Ok(())
 }
 
 /// How many entries each job stream has pending (delivered, not acknowledged), by place, from
@@ -85,22 +118,30 @@ pub async fn pending(url: &str, keys: &Keys) -> RedisResult<HashMap<String, u64>
 pub async fn pending_on(target: &RedisTarget, keys: &Keys) -> RedisResult<HashMap<String, u64>> {
     let mut c = any_conn(target).await;
     let mut out = HashMap::new();
-    for (key, place) in job_streams(&mut c, keys).await? {
+    for keys in partitions(&mut c, keys).await? {
+        pending_partition(&mut c, &keys, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Adds the pending counts of one partition's streams to `out`.
+async fn pending_partition(c: &mut RedisConnection, keys: &Keys, out: &mut HashMap<String, u64>) -> RedisResult<()> {
+    for (key, place) in job_streams(c, keys).await? {
         let exists: bool = c.exists(&key).await?;
         if !exists {
             continue;
         }
         // Every job stream is created with its group; a stream without one is an error here.
-        let summary: redis::Value = redis::cmd("XPENDING").arg(&key).arg(GROUP).query_async(&mut c).await?;
+        let summary: redis::Value = redis::cmd("XPENDING").arg(&key).arg(GROUP).query_async(&mut *c).await?;
         let count = match &summary {
             redis::Value::Array(items) if !items.is_empty() => redis::from_redis_value_ref::<u64>(&items[0])?,
             other => panic!("XPENDING {key} {GROUP} answered {other:?}"),
         };
         if count > 0 {
-            out.insert(place, count);
+            out.insert(in_partition(keys, &place), count);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Asserts that every id of `pushed` is completed (in `completed`) or dead-lettered, never
@@ -115,7 +156,7 @@ pub async fn assert_settled_on(target: &RedisTarget, keys: &Keys, pushed: &[Stri
     let places = locate_on(target, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
     for (id, at) in &places {
         assert_eq!(at.len(), 1, "job {id} is in {at:?}");
-        assert_eq!(at[0], "dead", "job {id} is still queued in {}", at[0]);
+        assert!(is_dead(&at[0]), "job {id} is still queued in {}", at[0]);
         assert!(!completed.contains(id), "job {id} both completed and dead-lettered");
     }
     let lost: Vec<&String> = pushed.iter().filter(|id| !completed.contains(*id) && !places.contains_key(*id)).collect();
@@ -138,7 +179,7 @@ pub async fn is_drained(url: &str, keys: &Keys) -> bool {
 /// [`is_drained`] on any target, a cluster included.
 pub async fn is_drained_on(target: &RedisTarget, keys: &Keys) -> bool {
     let places = locate_on(target, keys).await.unwrap_or_else(|e| panic!("reading where the jobs are: {e}"));
-    places.values().all(|at| at.iter().all(|p| p == "dead"))
+    places.values().all(|at| at.iter().all(|p| is_dead(p)))
 }
 
 /// What a run history may look like between attempts.

@@ -18,7 +18,9 @@ impl TestWorker {
     /// Builds and starts a worker; returns once it is registered with Redis.
     pub fn start<H: Handler>(config: WorkerConfig, handler: H) -> Self {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let keys = homing_core::Keys::new(&config.prefix, &config.queue.parse().unwrap()).unwrap();
+        // Registered in the first partition it serves (partition 0 unless it lists others).
+        let first = config.serve_partitions.as_ref().and_then(|served| served.first().copied()).unwrap_or(0);
+        let keys = homing_core::Keys::new(&config.prefix, &config.queue.parse().unwrap()).unwrap().partition(first);
         let target = config.redis_target();
         let (stop_tx, stop_rx) = oneshot::channel::<bool>();
         let thread = std::thread::spawn(move || {

@@ -14,7 +14,7 @@ import yaml
 
 # Variables the chart sets before the binary reads them; each is reported, not failed.
 # HOMING_SERVE_PARTITIONS: `homing worker --serve-partitions`, on its way (partitions, #13).
-PENDING: set = {"HOMING_SERVE_PARTITIONS"}
+PENDING: set = set()
 # Read by the logging library, not a flag.
 LIBRARY = {"RUST_LOG"}
 

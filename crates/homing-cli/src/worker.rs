@@ -50,6 +50,10 @@ pub struct WorkerArgs {
     /// 75 then). Keep it below the pod's terminationGracePeriodSeconds.
     #[arg(long, env = "HOMING_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// The queue partitions this worker serves, comma-separated (e.g. 0,2), to pin a fleet to
+    /// the partitions on some masters. [default: every partition of the queue]
+    #[arg(long, env = "HOMING_SERVE_PARTITIONS", value_delimiter = ',')]
+    pub serve_partitions: Option<Vec<u32>>,
 }
 
 /// The built-in handlers.
@@ -99,6 +103,7 @@ impl WorkerArgs {
             maintenance_interval: self.maintenance_interval,
             shutdown_grace: self.shutdown_grace,
             queue_settings: settings,
+            serve_partitions: self.serve_partitions.clone(),
             ..WorkerConfig::default()
         }
         .with_redis_target(global.target())

@@ -80,6 +80,12 @@ pub struct WorkerConfig {
     /// Settings written to `Q:meta` if the queue has none yet (first writer wins); otherwise
     /// the stored ones are used and a difference is logged.
     pub queue_settings: QueueSettings,
+    /// The partitions of the queue this worker serves (registers in, fetches from, maintains).
+    /// Default `None`: every partition of the queue (its `partitions` setting), what a fleet on
+    /// one Redis or a small cluster wants. `Some(list)` serves only those, e.g. to pin a fleet
+    /// to the partitions on one region's masters; every partition must then be served by some
+    /// fleet, or its jobs wait. Concurrency is the process's, shared by the partitions served.
+    pub serve_partitions: Option<Vec<u32>>,
 }
 
 impl Default for WorkerConfig {
@@ -103,6 +109,7 @@ impl Default for WorkerConfig {
             maintenance_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(30),
             queue_settings: QueueSettings::default(),
+            serve_partitions: None,
         }
     }
 }
@@ -229,7 +236,14 @@ impl WorkerConfig {
         self
     }
 
-    /// Checks ranges and relations; the error names the setting and the fix.
+    /// Sets [`WorkerConfig::serve_partitions`].
+    pub fn serve_partitions(mut self, partitions: impl IntoIterator<Item = u32>) -> Self {
+        self.serve_partitions = Some(partitions.into_iter().collect());
+        self
+    }
+
+    /// Checks ranges and relations; the error names the setting and the fix. Whether the
+    /// served partitions exist is checked by `Worker::new`, which reads the queue's count.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
         if self.concurrency == 0 || self.concurrency > 10_000 {
@@ -246,6 +260,17 @@ impl WorkerConfig {
         }
         if self.idle_block < Duration::from_millis(10) || self.maintenance_interval < Duration::from_millis(10) {
             return bad("idle_block and maintenance_interval must be at least 10 ms".to_string());
+        }
+        if let Some(served) = &self.serve_partitions {
+            if served.is_empty() {
+                return bad(
+                    "serve_partitions is empty: list at least one partition, or leave it unset to serve all".into()
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(twice) = served.iter().find(|k| !seen.insert(**k)) {
+                return bad(format!("serve_partitions lists {twice} twice: list each partition once"));
+            }
         }
         self.queue_settings.validate()?;
         Ok(())
@@ -273,6 +298,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("queue_settings", &self.queue_settings)
+            .field("serve_partitions", &self.serve_partitions)
             .finish()
     }
 }
@@ -304,6 +330,7 @@ mod tests {
             .maintenance_interval(s(8))
             .shutdown_grace(s(9))
             .queue_settings(settings.clone())
+            .serve_partitions([2, 0])
             .redis_cluster(true)
             .redis_ca_file("/ca")
             .redis_client_cert("/cert", "/key")
@@ -320,6 +347,7 @@ mod tests {
         assert_eq!(got, ("p", "n", 2, s(4), s(5)));
         assert_eq!((c.job_timeout, c.idle_block, c.maintenance_interval, c.shutdown_grace), (s(6), s(7), s(8), s(9)));
         assert_eq!((c.redis_url.as_str(), c.queue.as_str(), c.queue_settings), ("redis://r", "q", settings));
+        assert_eq!(c.serve_partitions, Some(vec![2, 0]));
     }
 
     #[test]
@@ -337,5 +365,20 @@ mod tests {
         );
         let c = WorkerConfig { concurrency: 0, ..Default::default() };
         assert_eq!(c.validate().unwrap_err().to_string(), "invalid worker config: concurrency must be 1-10000, got 0");
+    }
+
+    #[test]
+    fn served_partitions_are_listed_once_each() {
+        let c = WorkerConfig::default().serve_partitions([]);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid worker config: serve_partitions is empty: list at least one partition, or leave it unset to serve all"
+        );
+        let c = WorkerConfig::default().serve_partitions([0, 2, 0]);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid worker config: serve_partitions lists 0 twice: list each partition once"
+        );
+        WorkerConfig::default().serve_partitions([2, 0]).validate().unwrap();
     }
 }

@@ -31,8 +31,8 @@ enum Pool {
     Cluster(managed::Pool<ClusterManager>),
 }
 
-/// Connections a pool holds: more than the worker's few dedicated users (fetch, heartbeat,
-/// maintenance, renew) ever take at once.
+/// Connections a pool holds per partition served: more than the worker's few dedicated users
+/// (fetch, heartbeat, maintenance, ingress, renew) of one partition ever take at once.
 const POOL_SIZE: usize = 8;
 
 impl Connections {
@@ -53,6 +53,15 @@ impl Connections {
             Pool::Single(pool.map_err(|e| Error::Pool(e.to_string()))?)
         };
         Ok(Self { target: target.clone(), pool, shared: Mutex::new(None) })
+    }
+
+    /// Sizes the pool for the tasks of `partitions` partitions (it starts sized for one).
+    pub(crate) fn serve(&self, partitions: usize) {
+        let size = POOL_SIZE * partitions.max(1);
+        match &self.pool {
+            Pool::Single(pool) => pool.resize(size),
+            Pool::Cluster(pool) => pool.resize(size),
+        }
     }
 
     /// A connection for the caller alone (blocking reads, heartbeats, maintenance). Dropping

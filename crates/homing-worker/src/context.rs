@@ -1,6 +1,8 @@
-//! What every task of one worker shares: its id and keys, config, connections, handler, and
-//! the state the tasks signal to each other (draining, holding the maintenance lease, the
-//! entries in flight). The tasks themselves live in their own modules.
+//! What every task of one worker in one partition shares: its id and the partition's keys,
+//! config, connections, handler, and the state the tasks signal to each other (draining,
+//! holding the maintenance lease, the entries in flight). A worker serving several partitions
+//! has one `Ctx` per partition; they share the id, handler, connections, health and the
+//! concurrency slots. The tasks themselves live in their own modules.
 
 use crate::config::WorkerConfig;
 use crate::connections::Connections;
@@ -8,8 +10,8 @@ use crate::error::Error;
 use crate::health::Health;
 use homing_core::{Keys, QueueSettings, WorkerId};
 use std::collections::HashMap;
-use std::sync::Mutex;
-use tokio::sync::watch;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{watch, Semaphore};
 
 /// Where a job was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,15 +31,27 @@ impl Source {
     }
 }
 
-/// What every task of one worker shares.
+/// What every task of one worker in one partition shares.
 pub(crate) struct Ctx<H> {
     pub(crate) id: WorkerId,
+    /// The keys of this partition.
     pub(crate) keys: Keys,
     pub(crate) inbox: String,
     pub(crate) overflow: String,
     pub(crate) config: WorkerConfig,
-    pub(crate) conns: Connections,
-    pub(crate) handler: H,
+    /// One pool for every partition served.
+    pub(crate) conns: Arc<Connections>,
+    pub(crate) handler: Arc<H>,
+    /// The worker's concurrency slots, one semaphore for every partition served: concurrency
+    /// is what the process can run at once (its CPU, its memory, its model client), whichever
+    /// partition the jobs come from. A handler holds a permit while it runs.
+    pub(crate) slots: Arc<Semaphore>,
+    /// How many partitions the queue has: its gauges carry a `partition` label only when more
+    /// than one, so a single-partition queue's series are as they always were.
+    pub(crate) partitions: u32,
+    /// `partition{partition=k}` around this partition's tasks when the queue has more than one
+    /// partition, else none, so the logs of a single-partition worker are as they always were.
+    pub(crate) span: tracing::Span,
     /// Draining (set once shutdown began: heartbeats then report capacity 0, so nothing new is
     /// routed here), connected and registered, for probes.
     pub(crate) health: Health,
@@ -88,6 +102,14 @@ impl SettingsAlarm {
 }
 
 impl<H> Ctx<H> {
+    /// The `partition` label of this partition's gauges: none when the queue has one partition.
+    pub(crate) fn partition_label(&self) -> Vec<metrics::Label> {
+        match self.partitions {
+            0 | 1 => Vec::new(),
+            _ => vec![metrics::Label::new("partition", self.keys.partition_index().to_string())],
+        }
+    }
+
     /// Whether this worker holds the maintenance lease now.
     pub(crate) fn is_maintainer(&self) -> bool {
         *self.maintainer.borrow()

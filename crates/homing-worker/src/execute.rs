@@ -29,16 +29,18 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Keeps an entry in the worker's in-flight set, whose leases it renews, while the job runs.
-struct InFlight<H> {
+/// Keeps an entry in the worker's in-flight set, whose leases it renews, from its claim until
+/// the job ends (including a wait for a slot).
+pub(crate) struct InFlight<H> {
     ctx: Arc<Ctx<H>>,
     entry_id: String,
+    source: Source,
 }
 
 impl<H> InFlight<H> {
-    fn new(ctx: &Arc<Ctx<H>>, entry_id: &str, source: Source) -> Self {
+    pub(crate) fn new(ctx: &Arc<Ctx<H>>, entry_id: &str, source: Source) -> Self {
         ctx.in_flight.lock().expect("not poisoned").insert(entry_id.to_string(), source);
-        Self { ctx: ctx.clone(), entry_id: entry_id.to_string() }
+        Self { ctx: ctx.clone(), entry_id: entry_id.to_string(), source }
     }
 }
 
@@ -51,8 +53,14 @@ impl<H> Drop for InFlight<H> {
 /// Runs one claimed entry to its end. The permit frees the slot as soon as the handler returns:
 /// the slot counts handlers, so the next fetch goes out beside this job's completion (on the
 /// shared connection the two share a round trip) instead of after it.
-pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry: StreamEntry, slot: OwnedSemaphorePermit) {
-    let _lease = InFlight::new(&ctx, &entry.id, source);
+pub(crate) async fn run<H: Handler>(
+    ctx: Arc<Ctx<H>>,
+    lease: InFlight<H>,
+    entry: StreamEntry,
+    slot: OwnedSemaphorePermit,
+) {
+    let source = lease.source;
+    let _lease = lease;
     let job = match Job::from_fields(&entry.fields) {
         Ok(job) => job,
         Err(e) => {

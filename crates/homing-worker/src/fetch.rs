@@ -4,28 +4,39 @@
 //! finds nothing, the next one is pipelined behind a `BLPOP` on both streams' bells, on a
 //! dedicated connection: Redis runs it the moment a bell rings or the wait runs out, so a woken
 //! worker gets its entries in one round trip and an idle one costs Redis a `BLPOP` and a fetch
-//! per `idle_block`. Each entry runs as its own task under a concurrency permit. At shutdown a
-//! blocking wait is dropped, not awaited: an entry that fetch claimed in that instant stays
-//! pending to this worker, and the hand-back returns it (one attempt later).
+//! per `idle_block`. Each entry runs as its own task under a concurrency permit (the worker's,
+//! shared by the partitions it serves). At shutdown a blocking wait is dropped, not awaited:
+//! an entry that fetch claimed in that instant stays pending to this worker, and the hand-back
+//! returns it (one attempt later).
 
 use crate::connections::{detach, Dedicated};
 use crate::context::{Ctx, Source};
 use crate::error::Error;
-use crate::execute;
+use crate::execute::{self, InFlight};
 use crate::handler::Handler;
 use homing_core::scripts::{self, FetchFirst};
 use homing_core::stream::StreamEntry;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 /// Runs until `stop` turns true; returns the in-flight job tasks for `run` to await.
 /// A claim is never cancelled half-way: an entry it claimed is always run. Only an idle wait
 /// is dropped at shutdown, and what its queued fetch claimed the hand-back returns.
+///
+/// The slots are the worker's, shared with the fetch loops of its other partitions. A busy
+/// loop holds a slot for every entry it claims. An idle loop holds one through its wait on the
+/// bells, as with one partition, so that what a bell wakes it to has a slot: the bell went to
+/// this worker, not to one with room. It claims `1 + free` as it did, and when the other
+/// partitions took those slots meanwhile, an entry past the first waits here for one, in flight
+/// (its lease renewed) from the claim. The cost: each idle partition keeps one slot, so with
+/// `concurrency` below the partitions served some loop waits for a slot, not on its bells, and
+/// its partition's jobs start within `idle_block` (or move on after `max_wait`). Keep
+/// `concurrency` at least the partitions served (the worker warns otherwise).
 pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) -> JoinSet<()> {
-    let slots = Arc::new(Semaphore::new(ctx.config.concurrency as usize));
+    let slots = ctx.slots.clone();
     let mut tasks = JoinSet::new();
     let mut blocking: Option<Dedicated> = None;
     // True after a fetch found nothing: the next one waits for a bell first.
@@ -42,7 +53,14 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.changed() => break,
         };
-        let free = 1 + slots.available_permits() as u32;
+        // A busy loop holds every slot it counts; an idle one holds one through its wait.
+        let mut held = vec![permit];
+        if !idle {
+            while let Ok(more) = slots.clone().try_acquire_owned() {
+                held.push(more);
+            }
+        }
+        let free = held.len() as u32 + if idle { slots.available_permits() as u32 } else { 0 };
         first = first.other();
         let batch = if idle {
             tokio::select! {
@@ -67,18 +85,21 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                     failing = false;
                 }
                 delay = Duration::from_millis(50);
-                let mut permit = Some(permit);
-                for (source, entry) in entries {
-                    let permit = match permit.take() {
+                let claimed: Vec<_> = entries
+                    .into_iter()
+                    .map(|(source, entry)| (InFlight::new(&ctx, &entry.id, source), entry))
+                    .collect();
+                for (in_flight, entry) in claimed {
+                    let permit = match held.pop().or_else(|| slots.clone().try_acquire_owned().ok()) {
                         Some(p) => p,
                         None => slots.clone().acquire_owned().await.expect("the semaphore is never closed"),
                     };
-                    tasks.spawn(execute::run(ctx.clone(), source, entry, permit));
+                    tasks.spawn(execute::run(ctx.clone(), in_flight, entry, permit).instrument(ctx.span.clone()));
                 }
             }
             Err(e) => {
                 idle = false;
-                drop(permit);
+                held.clear();
                 metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "fetch").increment(1);
                 blocking = None;
                 ctx.conns.reset_shared_on(&e);

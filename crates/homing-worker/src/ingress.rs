@@ -31,7 +31,7 @@ pub(crate) async fn run<H>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<bool>) {
             let c = task.conn(&ctx).await?;
             // A plain LLEN first: an empty list, the usual case, costs one command, not a script.
             let waiting: u64 = redis::cmd("LLEN").arg(ctx.keys.ingress()).query_async(&mut *c).await?;
-            metrics::gauge!(INGRESS_BACKLOG).set(waiting as f64);
+            metrics::gauge!(INGRESS_BACKLOG, ctx.partition_label()).set(waiting as f64);
             if waiting == 0 {
                 return Ok(());
             }

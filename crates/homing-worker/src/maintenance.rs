@@ -172,7 +172,7 @@ async fn passes<H>(
     if now >= due.gauges {
         due.gauges = now + due.gauges_every;
         let workers = workers(keys, c).await?;
-        gauges(keys, &workers, c, reported).await?;
+        gauges(ctx, &workers, c, reported).await?;
     }
     Ok(())
 }
@@ -211,13 +211,15 @@ fn full(items: Vec<String>, moved: impl Iterator<Item = u64>) -> Vec<String> {
 /// The queue-wide gauges, in one pipelined round trip. Only the lease holder sets them, so a
 /// dashboard takes `max by (queue)` across pods. `reported` holds the workers whose inbox
 /// backlog this worker exported: one gone from `Q:workers` is set to 0, not left at its last
-/// value (the exporter drops idle series later).
-async fn gauges(
-    keys: &homing_core::Keys,
+/// value (the exporter drops idle series later). On a queue of several partitions each
+/// partition's holder sets its own, labelled `partition`.
+async fn gauges<H>(
+    ctx: &Ctx<H>,
     workers: &[String],
     c: &mut Dedicated,
     reported: &mut HashSet<String>,
 ) -> Result<(), Error> {
+    let keys = &ctx.keys;
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN").arg(keys.overflow()).cmd("ZCARD").arg(keys.delayed()).cmd("XLEN").arg(keys.dead());
     pipe.cmd("SCARD").arg(keys.overflow_kept()).cmd("LLEN").arg(keys.ingress());
@@ -225,17 +227,23 @@ async fn gauges(
         pipe.cmd("XLEN").arg(keys.inbox(w));
     }
     let lens: Vec<u64> = pipe.query_async(&mut *c).await?;
-    metrics::gauge!(OVERFLOW_BACKLOG).set(lens[0].saturating_sub(lens[3]) as f64);
-    metrics::gauge!(INGRESS_BACKLOG).set(lens[4] as f64);
-    metrics::gauge!(DELAYED).set(lens[1] as f64);
-    metrics::gauge!(DEAD).set(lens[2] as f64);
-    metrics::gauge!(WORKERS_ALIVE).set(workers.len() as f64);
+    let partition = ctx.partition_label();
+    metrics::gauge!(OVERFLOW_BACKLOG, partition.clone()).set(lens[0].saturating_sub(lens[3]) as f64);
+    metrics::gauge!(INGRESS_BACKLOG, partition.clone()).set(lens[4] as f64);
+    metrics::gauge!(DELAYED, partition.clone()).set(lens[1] as f64);
+    metrics::gauge!(DEAD, partition.clone()).set(lens[2] as f64);
+    metrics::gauge!(WORKERS_ALIVE, partition.clone()).set(workers.len() as f64);
+    let inbox = |w: &str| {
+        let mut labels = vec![metrics::Label::new("worker", w.to_string())];
+        labels.extend(partition.iter().cloned());
+        metrics::gauge!(INBOX_BACKLOG, labels)
+    };
     for (w, n) in workers.iter().zip(&lens[5..]) {
-        metrics::gauge!(INBOX_BACKLOG, "worker" => w.clone()).set(*n as f64);
+        inbox(w).set(*n as f64);
     }
     let listed: HashSet<String> = workers.iter().cloned().collect();
     for gone in reported.difference(&listed) {
-        metrics::gauge!(INBOX_BACKLOG, "worker" => gone.clone()).set(0.0);
+        inbox(gone).set(0.0);
     }
     *reported = listed;
     Ok(())

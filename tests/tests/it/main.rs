@@ -17,6 +17,7 @@ mod ingress_client;
 mod integrations;
 mod logs;
 mod modes;
+mod partitions;
 mod partitions_client;
 mod proofs_cli;
 mod proofs_metrics;

@@ -1,0 +1,266 @@
+//! A worker on a partitioned queue: it serves every partition (or those it lists), with one
+//! concurrency for the process, drains every partition on the one shutdown, and labels its
+//! gauges by partition only when the queue has more than one.
+
+use crate::faults::wait_workers;
+use crate::{config, recording, wait_runs};
+use homing_core::metrics::WORKERS_ALIVE;
+use homing_core::scripts::{self, InitMode, PushArgs};
+use homing_core::{partition_of, JobId, Keys, QueueName, QueueSettings, Route};
+use homing_tests::invariants::{assert_settled, locate};
+use homing_tests::metrics_text::scrape;
+use homing_tests::{conn, fresh_queue, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess};
+use homing_worker::{HandlerError, Job, Worker};
+use redis::AsyncCommands;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PARTITIONS: u32 = 3;
+
+/// A fresh queue created with three partitions, and its keys (partition 0).
+async fn partitioned(label: &str) -> (String, String, Keys) {
+    let (url, queue) = (redis_url(), fresh_queue(label));
+    let keys = Keys::with_default_prefix(&QueueName::new(&queue).unwrap());
+    let settings = QueueSettings { partitions: PARTITIONS, ..Default::default() };
+    scripts::init_partitions(&mut conn(&url).await, &keys, InitMode::Create, &settings).await.unwrap();
+    (url, queue, keys)
+}
+
+/// A session of partition `k`, distinct per `tag`.
+fn session_in(k: u32, tag: &str) -> String {
+    (0..).map(|i| format!("{tag}-{i}")).find(|s| partition_of(s, PARTITIONS) == k).unwrap()
+}
+
+/// Pushes a job of `session` to its partition, as a producer does; returns its id and route.
+async fn push(url: &str, keys: &Keys, session: &str, payload: &str) -> (String, Route) {
+    let id = JobId::new();
+    let keys = keys.partition(partition_of(session, PARTITIONS));
+    let pushed = scripts::push(&mut conn(url).await, &keys, &PushArgs::now(&id, session, payload.as_bytes())).await;
+    let pushed = pushed.unwrap();
+    (pushed.id.to_string(), pushed.route)
+}
+
+async fn workers_in(url: &str, keys: &Keys) -> Vec<String> {
+    conn(url).await.zrange(keys.workers(), 0, -1).await.unwrap()
+}
+
+async fn pin(url: &str, keys: &Keys, session: &str) -> Option<String> {
+    conn(url).await.get(keys.pin(session)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_serves_every_partition_and_a_sessions_next_job_hits_it_there() {
+    let (url, queue, keys) = partitioned("partall").await;
+    let rec = Recorder::default();
+    let w = TestWorker::start(config(&url, &queue, "a"), recording("a", &rec));
+    let id = w.id.to_string();
+    for k in 0..PARTITIONS {
+        assert_eq!(workers_in(&url, &keys.partition(k)).await, vec![id.clone()], "registered in partition {k}");
+    }
+    let mut pushed = Vec::new();
+    for k in 0..PARTITIONS {
+        let session = session_in(k, "s");
+        let (first, route) = push(&url, &keys, &session, "turn 0").await;
+        assert_eq!(route, Route::New);
+        pushed.push(first);
+        wait_runs(&rec, pushed.len()).await;
+        let part = keys.partition(k);
+        wait_for("the pin", Duration::from_secs(5), || async { pin(&url, &part, &session).await.filter(|p| *p == id) })
+            .await;
+        let (second, route) = push(&url, &keys, &session, "turn 1").await;
+        assert_eq!(route, Route::Hit, "partition {k}: the second job goes to the owner's inbox there");
+        pushed.push(second);
+        let runs = wait_runs(&rec, pushed.len()).await;
+        assert_eq!(runs.last().unwrap().job, pushed[pushed.len() - 1]);
+    }
+    let ran: HashSet<String> = rec.runs().into_iter().map(|r| r.job).collect();
+    assert_eq!(ran, pushed.iter().cloned().collect::<HashSet<_>>());
+    w.stop();
+    assert_settled(&url, &keys, &pushed, &ran).await;
+    for k in 0..PARTITIONS {
+        assert!(workers_in(&url, &keys.partition(k)).await.is_empty(), "left partition {k}");
+    }
+}
+
+#[tokio::test]
+async fn a_worker_serving_one_partition_registers_and_runs_only_there() {
+    let (url, queue, keys) = partitioned("partone").await;
+    let rec = Recorder::default();
+    let w = TestWorker::start(config(&url, &queue, "a").serve_partitions([1]), recording("a", &rec));
+    let mut by_partition = Vec::new();
+    for k in 0..PARTITIONS {
+        by_partition.push(push(&url, &keys, &session_in(k, "one"), "x").await.0);
+    }
+    let runs = wait_runs(&rec, 1).await;
+    assert_eq!(runs[0].job, by_partition[1]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rec.runs().len(), 1, "only partition 1's job ran: {:?}", rec.runs());
+    assert_eq!(workers_in(&url, &keys.partition(1)).await, [w.id.to_string()]);
+    assert!(workers_in(&url, &keys.partition(0)).await.is_empty());
+    assert!(workers_in(&url, &keys.partition(2)).await.is_empty());
+    let places = locate(&url, &keys).await.unwrap();
+    assert_eq!(places[&by_partition[0]], ["overflow"]);
+    assert_eq!(places[&by_partition[2]], ["overflow#2"]);
+    w.stop();
+}
+
+#[tokio::test]
+async fn serving_a_partition_the_queue_does_not_have_is_refused_at_start() {
+    let (url, queue, _keys) = partitioned("partbad").await;
+    let handler = |_job: Job| async { Ok::<_, HandlerError>(()) };
+    let err = Worker::new(config(&url, &queue, "a").serve_partitions([5]), handler).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid worker config: serve_partitions lists 5, but queue {queue} has 3 partitions (0-2): \
+             list partitions from 0 to 2 or leave serve_partitions unset to serve all"
+        )
+    );
+}
+
+#[tokio::test]
+async fn concurrency_is_the_processs_across_partitions() {
+    let (url, queue, keys) = partitioned("partconc").await;
+    let mut pushed = Vec::new();
+    for k in 0..PARTITIONS {
+        for i in 0..6 {
+            pushed.push(push(&url, &keys, &session_in(k, &format!("c{i}")), "x").await.0);
+        }
+    }
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let rec = Recorder::default();
+    let (r, run, max) = (rec.clone(), running.clone(), most.clone());
+    let handler = move |job: Job| {
+        r.record("a", &job);
+        let (run, max) = (run.clone(), max.clone());
+        async move {
+            let now = run.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            run.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, HandlerError>(())
+        }
+    };
+    let w = TestWorker::start(config(&url, &queue, "a"), handler);
+    let runs = wait_runs(&rec, pushed.len()).await;
+    assert_eq!(runs.len(), 18);
+    assert_eq!(most.load(Ordering::SeqCst), 2, "concurrency 2 for the process, not per partition");
+    w.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_back_the_unstarted_inbox_jobs_of_every_partition() {
+    let (url, queue, keys) = partitioned("partdrain").await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (g, s) = (gate.clone(), started.clone());
+    let handler = move |job: Job| {
+        let (g, s) = (g.clone(), s.clone());
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            if job.payload == b"block" {
+                let _ = g.acquire().await;
+            }
+            Ok::<_, HandlerError>(())
+        }
+    };
+    let worker = Worker::new(config(&url, &queue, "a").concurrency(1), handler).await.unwrap();
+    let id = worker.id().to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async move {
+        let _ = stop_rx.await;
+    }));
+    // The worker owns one session in each partition.
+    let sessions: Vec<String> = (0..PARTITIONS).map(|k| session_in(k, "d")).collect();
+    for (k, session) in sessions.iter().enumerate() {
+        push(&url, &keys, session, "first").await;
+        let part = keys.partition(k as u32);
+        wait_for("the pin", Duration::from_secs(10), || async { pin(&url, &part, session).await.filter(|p| *p == id) })
+            .await;
+    }
+    // One job holds the only slot; two more per session queue in the worker's inboxes.
+    push(&url, &keys, &sessions[0], "block").await;
+    wait_for("the blocking job to start", Duration::from_secs(10), || async {
+        (started.load(Ordering::SeqCst) == 4).then_some(())
+    })
+    .await;
+    let mut queued = Vec::new();
+    for session in &sessions {
+        for _ in 0..2 {
+            let (job, route) = push(&url, &keys, session, "later").await;
+            assert_eq!(route, Route::Hit);
+            queued.push(job);
+        }
+    }
+    stop_tx.send(()).unwrap();
+    // Still draining (the blocking job runs): every queued job is back in its overflow.
+    let places = wait_for("the hand-back", Duration::from_secs(10), || async {
+        let places = locate(&url, &keys).await.unwrap();
+        queued.iter().all(|j| places[j][0].starts_with("overflow")).then_some(places)
+    })
+    .await;
+    for (i, job) in queued.iter().enumerate() {
+        let want = match i / 2 {
+            0 => "overflow".to_string(),
+            k => format!("overflow#{k}"),
+        };
+        assert_eq!(places[job], [want], "job {i}");
+    }
+    assert!(!run.is_finished(), "handed back while the in-flight job still runs");
+    assert_eq!(started.load(Ordering::SeqCst), 4, "no queued job started");
+    gate.add_permits(1);
+    let report = run.await.unwrap().unwrap();
+    assert!(report.drained());
+    assert_eq!((report.in_flight, report.cut_short, report.handed_back), (1, 0, 0));
+    for k in 0..PARTITIONS {
+        assert!(workers_in(&url, &keys.partition(k)).await.is_empty(), "left partition {k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() {
+    let free_addr = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        format!("127.0.0.1:{port}")
+    };
+    let flags = |addr: &str| {
+        ["--heartbeat-interval", "100ms", "--liveness-ttl", "500ms", "--maintenance-interval", "10ms", "--metrics-addr"]
+            .map(String::from)
+            .into_iter()
+            .chain([addr.to_string()])
+            .collect::<Vec<_>>()
+    };
+    let url = redis_url();
+
+    let (one, many) = (fresh_queue("gaugeone"), fresh_queue("gaugemany"));
+    let (addr_one, addr_many) = (free_addr(), free_addr());
+    let record = record_file("partgauges");
+    let f_one = flags(&addr_one);
+    let _p1 = WorkerProcess::start(&url, &one, "g1", &record, &f_one.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut f_many = flags(&addr_many);
+    f_many.extend(["--partitions", "3", "--serve-partitions", "0,2"].map(String::from));
+    let _p3 = WorkerProcess::start(&url, &many, "g3", &record, &f_many.iter().map(String::as_str).collect::<Vec<_>>());
+    let keys_many = Keys::with_default_prefix(&QueueName::new(&many).unwrap());
+    wait_workers(&url, &keys_many, 1).await;
+    wait_workers(&url, &keys_many.partition(2), 1).await;
+
+    let s = wait_for("one worker alive in partitions 0 and 2", Duration::from_secs(15), || async {
+        let s = scrape(&addr_many).await;
+        (s.get(WORKERS_ALIVE, &[("partition", "0")]) == Some(1.0)
+            && s.get(WORKERS_ALIVE, &[("partition", "2")]) == Some(1.0))
+        .then_some(s)
+    })
+    .await;
+    let labels: Vec<_> = s.named(WORKERS_ALIVE).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(labels.len(), 2, "partitions 0 and 2 only: {labels:?}");
+    assert_eq!(s.get(WORKERS_ALIVE, &[]), None);
+
+    let s = wait_for("one worker alive", Duration::from_secs(15), || async {
+        let s = scrape(&addr_one).await;
+        (s.get(WORKERS_ALIVE, &[]) == Some(1.0)).then_some(s)
+    })
+    .await;
+    assert_eq!(s.named(WORKERS_ALIVE).len(), 1, "{:?}", s.named(WORKERS_ALIVE));
+}
