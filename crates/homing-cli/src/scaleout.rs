@@ -76,7 +76,9 @@ impl LocalCluster {
             match child {
                 Ok(c) => cluster.nodes.push(c),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    bail!("redis-server is not on PATH: install it (Debian/Ubuntu: `sudo apt-get install redis-server`)")
+                    bail!(
+                        "redis-server is not on PATH: install it (Debian/Ubuntu: `sudo apt-get install redis-server`)"
+                    )
                 }
                 Err(e) => return Err(e).context("cannot start redis-server"),
             }
@@ -92,7 +94,13 @@ impl LocalCluster {
             let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(lo).arg(hi).query_async(c).await?;
         }
         for (&port, &bus) in cluster.ports.iter().zip(&buses).skip(1) {
-            let _: () = redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(port).arg(bus).query_async(&mut conns[0]).await?;
+            let _: () = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(port)
+                .arg(bus)
+                .query_async(&mut conns[0])
+                .await?;
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -173,10 +181,7 @@ pub async fn run(masters: &[usize], prefix: &str, shape: &Shape, json: bool) -> 
         let cluster = LocalCluster::start(m).await?;
         let row = one(&cluster, prefix, partitions, shape).await?;
         if !json {
-            eprintln!(
-                "scale-out: {m} master(s), {partitions} partition(s): {:.0} jobs/s",
-                row.jobs_per_s
-            );
+            eprintln!("scale-out: {m} master(s), {partitions} partition(s): {:.0} jobs/s", row.jobs_per_s);
         }
         rows.push(row);
         drop(cluster);
@@ -266,7 +271,11 @@ async fn one(cluster: &LocalCluster, prefix: &str, partitions: u32, shape: &Shap
     }
     let options = ProducerOptions { prefix: prefix.to_string(), redis_cluster: true, ..Default::default() };
     let producer = Producer::connect_with(&cluster.url(), &queue, options).await?;
-    ensure!(producer.partitions() == partitions, "the producer sees {} partitions, not {partitions}", producer.partitions());
+    ensure!(
+        producer.partitions() == partitions,
+        "the producer sees {} partitions, not {partitions}",
+        producer.partitions()
+    );
     let jobs: Vec<(String, Vec<u8>)> =
         (0..shape.jobs).map(|i| (format!("s{}", i % shape.sessions), vec![b'x'; shape.payload])).collect();
 

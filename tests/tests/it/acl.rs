@@ -61,7 +61,13 @@ async fn server_with_users(queue: &str) -> (RedisServer, String) {
     let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("0").trim();
     let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();
     if (parts[0], parts.get(1).copied().unwrap_or(0)) >= (8, 2) {
-        let _: () = redis::cmd("ACL").arg(["SETUSER", "homing-worker", "+xackdel"]).query_async(&mut admin).await.unwrap();
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("homing-worker")
+            .arg("+xackdel")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
     }
     (server, url)
 }

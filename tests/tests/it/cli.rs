@@ -187,7 +187,17 @@ async fn dead_letters_and_forget_cover_every_partition() {
     assert!(run(init, None).await.status.success());
     let mut c = conn(&url).await;
     let letter = |id: &'static str| {
-        [("reason", "fatal"), ("error", "bad"), ("failed_at", "1"), ("worker", "w-1"), ("id", id), ("s", "sess"), ("p", "x"), ("a", "1"), ("t", "1")]
+        [
+            ("reason", "fatal"),
+            ("error", "bad"),
+            ("failed_at", "1"),
+            ("worker", "w-1"),
+            ("id", id),
+            ("s", "sess"),
+            ("p", "x"),
+            ("a", "1"),
+            ("t", "1"),
+        ]
     };
     let in0: String = c.xadd(keys.dead(), "*", &letter("job-0")).await.unwrap();
     let in2: String = c.xadd(keys.partition(2).dead(), "*", &letter("job-2")).await.unwrap();
@@ -206,7 +216,11 @@ async fn dead_letters_and_forget_cover_every_partition() {
     assert!(text(&out.stdout).contains("id = job-2"), "{}", text(&out.stdout));
     let out = dead(&["show", &format!("5/{in2}")]).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("names partition \"5\", but the queue has partitions 0 to 2"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("names partition \"5\", but the queue has partitions 0 to 2"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = dead(&["replay", &format!("2/{in2}")]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));

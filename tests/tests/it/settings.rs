@@ -476,9 +476,10 @@ async fn a_running_worker_reports_a_bad_setting_once_loses_nothing_and_resumes_w
 async fn init_keeps_partitions_to_its_rule_and_never_changes_a_stored_number() {
     let (_url, _name, keys, mut c) = queue("partsrule").await;
     let init = scripts::all().into_iter().find(|s| s.name == "init").unwrap();
+    let init_conn = c.clone();
     let eval_init = |mode: &'static str, parts: &'static str| {
         let json = serde_json::to_string(&["partitions", parts]).unwrap();
-        let (meta, mut c) = (keys.meta(), c.clone());
+        let (meta, mut c) = (keys.meta(), init_conn.clone());
         async move {
             let script = redis::Script::new(init.source);
             script.key(meta).arg(mode).arg(json).invoke_async::<redis::Value>(&mut c).await.map_err(Error::from)
@@ -489,7 +490,10 @@ async fn init_keeps_partitions_to_its_rule_and_never_changes_a_stored_number() {
     assert_eq!(rust, "invalid argument: partitions is \"0\": must be a whole number from 1 to 1024");
     for raw in ["0", "1025", "2.5", "+3", ""] {
         let err = eval_init("update", raw).await.unwrap_err();
-        assert_eq!(err.to_string(), format!("invalid argument: partitions is \"{raw}\": must be a whole number from 1 to 1024"));
+        assert_eq!(
+            err.to_string(),
+            format!("invalid argument: partitions is \"{raw}\": must be a whole number from 1 to 1024")
+        );
     }
     let before = snapshot(&mut c, &keys).await;
     let err = eval_init("update", "2").await.unwrap_err();
