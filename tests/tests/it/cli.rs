@@ -222,6 +222,8 @@ async fn dead_letters_and_forget_cover_every_partition() {
         text(&out.stderr)
     );
 
+    // As a worker would have made it.
+    homing_tests::create_groups(&mut c, &[keys.partition(2).overflow()]).await;
     let out = dead(&["replay", &format!("2/{in2}")]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with(&format!("2/{in2} -> job-2 ")), "{}", text(&out.stdout));
