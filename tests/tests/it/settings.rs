@@ -412,7 +412,7 @@ async fn a_worker_uses_the_stored_settings_and_shows_its_id_and_queue() {
     .await
     .unwrap();
     assert_eq!(worker.settings(), &stored);
-    assert_eq!(format!("{worker:?}"), format!("Worker {{ id: {:?}, queue: {queue:?} }}", worker.id()));
+    assert_eq!(format!("{worker:?}"), format!("Worker {{ id: {:?}, queue: {queue:?}, partitions: [0] }}", worker.id()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
