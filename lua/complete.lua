@@ -112,13 +112,11 @@ for _, j in ipairs(jobs) do
   out[#out + 1] = stamped
   out[#out + 1] = on_owner
 end
--- Ack before delete (include/entry.lua, homing_ack), in one XACKDEL where the server has it.
+-- Ack before delete (include/entry.lua, homing_ack).
 for source = 1, 2 do
-  if #dropped[source] > 0 then homing_ack_delete(streams[source], dropped[source]) end
+  if #acked[source] > 0 then redis.call('XACK', streams[source], GROUP, unpack(acked[source])) end
+  if #dropped[source] > 0 then redis.call('XDEL', streams[source], unpack(dropped[source])) end
 end
-if kept then
-  redis.call('XACK', KEYS[3], GROUP, kept)
-  redis.call('SADD', KEYS[3] .. ':kept', kept)
-end
+if kept then redis.call('SADD', KEYS[3] .. ':kept', kept) end
 if #acked[2] > 0 then homing_tidy_kept(KEYS[3], last) end
 return out

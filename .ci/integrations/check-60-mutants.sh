@@ -1,7 +1,7 @@
 # Mutation testing: the one-line mutations of lua/ in tests/mutants/lua.tsv (mutants/lua.py),
 # then cargo-mutants over the worker's fetch, execute, maintenance and shutdown code. Each run
 # takes one shard of each within the lane's time budget: a sixth of the Lua table (about 7
-# minutes: a mutant rebuilds the test binary, about 30 s with its tests; all 85 take about 45) and a twelfth of the Rust mutants (one or two of them fit). The shards turn with
+# minutes: a mutant rebuilds the test binary, about 30 s with its tests; all 78 take about 40) and a twelfth of the Rust mutants (one or two of them fit). The shards turn with
 # the commit, so every pushed change draws its own and every mutant runs over a few pushes.
 # HOMING_LUA_MUTANTS_SHARD=k/n and HOMING_MUTANTS_SHARD=k/n pick them; 0/1 runs all (the whole
 # Rust set takes hours here). A surviving Lua mutant fails the check unless

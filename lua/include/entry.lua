@@ -33,20 +33,6 @@ local function homing_tidy_kept(stream, last)
   end
 end
 
--- Acks and deletes `ids` of `stream`. Redis 8.2 does both in one command, XACKDEL (the lag rule
--- below holds there too: measured on 8.2.3); Redis 7.x and Valkey (whose REDIS_VERSION reads
--- 7.2.4) take XACK then XDEL. A user whose ACL rules lack +xackdel is refused before anything
--- is written, and the two commands follow.
-local HOMING_XACKDEL = (redis.REDIS_VERSION_NUM or 0) >= 0x080200
-local function homing_ack_delete(stream, ids)
-  if HOMING_XACKDEL then
-    local r = redis.pcall('XACKDEL', stream, GROUP, 'IDS', #ids, unpack(ids))
-    if type(r) ~= 'table' or not r.err then return end
-  end
-  redis.call('XACK', stream, GROUP, unpack(ids))
-  redis.call('XDEL', stream, unpack(ids))
-end
-
 -- An acked overflow entry: kept when it is the group's last-delivered one, else deleted.
 local function homing_drop_acked(stream, entry_id, last)
   if entry_id == last then
@@ -64,11 +50,11 @@ end
 -- `last`, when given, is the overflow group's last-delivered id, read by the caller once for
 -- many acks.
 local function homing_ack(stream, entry_id, last)
+  redis.call('XACK', stream, GROUP, entry_id)
   if string.sub(stream, -9) ~= ':overflow' then
-    homing_ack_delete(stream, {entry_id})
+    redis.call('XDEL', stream, entry_id)
     return
   end
-  redis.call('XACK', stream, GROUP, entry_id)
   last = last or homing_last_delivered(stream)
   homing_tidy_kept(stream, last)
   homing_drop_acked(stream, entry_id, last)

@@ -56,19 +56,6 @@ async fn server_with_users(queue: &str) -> (RedisServer, String) {
     for args in documented_rules(queue) {
         let _: () = redis::cmd(&args[0]).arg(&args[1..]).query_async(&mut admin).await.unwrap();
     }
-    // The README's one addition for Redis 8.2 and later, whose scripts ack with XACKDEL.
-    let info: String = redis::cmd("INFO").arg("server").query_async(&mut admin).await.unwrap();
-    let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("0").trim();
-    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();
-    if (parts[0], parts.get(1).copied().unwrap_or(0)) >= (8, 2) {
-        let _: () = redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg("homing-worker")
-            .arg("+xackdel")
-            .query_async(&mut admin)
-            .await
-            .unwrap();
-    }
     (server, url)
 }
 
