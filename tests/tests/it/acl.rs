@@ -139,10 +139,12 @@ async fn the_producer_user_pushes_and_lpushes_but_cannot_read_the_streams() {
 async fn the_worker_user_runs_every_worker_path_without_a_denial() {
     let queue = fresh_queue("aclwork");
     let (_server, url) = server_with_users(&queue).await;
-    // Short timings, so reclaim, steal and lease renewal all run within the test.
+    // Short timings, so reclaim, steal and lease renewal all run within the test; two
+    // partitions, so the rules' second key pattern (`{<queue>#*}`) is what lets partition 1 run.
     let settings = QueueSettings {
         visibility_timeout: Duration::from_millis(600),
         max_wait: Duration::from_millis(50),
+        partitions: 2,
         ..Default::default()
     };
     let done = Arc::new(AtomicU32::new(0));
@@ -170,11 +172,15 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
     let first = WorkerConfig { queue_settings: settings.clone(), ..as_worker(&url, &queue, "first") };
     let worker = TestWorker::start(first, handler);
     // A second worker that crashes: the first reaps it (maintenance under the lease).
-    let doomed = TestWorker::start(as_worker(&url, &queue, "doomed"), Deliveries::default().handler());
+    let doomed_cfg = WorkerConfig { queue_settings: settings.clone(), ..as_worker(&url, &queue, "doomed") };
+    let doomed = TestWorker::start(doomed_cfg, Deliveries::default().handler());
     let doomed_id = doomed.id.clone();
     doomed.crash();
 
     let producer = Producer::connect_with(&url, &queue, producer_options()).await.unwrap();
+    assert_eq!(producer.partitions(), 2);
+    let parts: Vec<u32> = ["s1", "s2", "s3", "s4"].iter().map(|s| homing_core::partition_of(s, 2)).collect();
+    assert!(parts.contains(&0) && parts.contains(&1), "the sessions use both partitions: {parts:?}");
     producer.push_raw("s1", b"one").await.unwrap();
     let wait_done = |n: u32| {
         let done = done.clone();
@@ -184,7 +190,7 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
         })
     };
     // The handler counts before `complete` stamps the owner: wait for the pin itself.
-    let pin = producer.keys().pin("s1");
+    let pin = producer.keys_for("s1").pin("s1");
     let admin = conn(&url).await;
     wait_for("s1 to be pinned", Duration::from_secs(10), || {
         let (mut admin, pin) = (admin.clone(), pin.clone());
@@ -198,7 +204,9 @@ async fn the_worker_user_runs_every_worker_path_without_a_denial() {
     let mut c = conn_as(&url, "homing-producer", PRODUCER_PASSWORD).await;
     let envelope = serde_json::json!({"session": "s3", "payload": "by lpush"}).to_string();
     let _: i64 = redis::cmd("LPUSH").arg(producer.keys().ingress()).arg(&envelope).query_async(&mut c).await.unwrap();
-    wait_done(5).await;
+    let _: i64 =
+        redis::cmd("LPUSH").arg(producer.keys_for("s3").ingress()).arg(&envelope).query_async(&mut c).await.unwrap();
+    wait_done(6).await;
     assert_eq!(retried.load(Ordering::Relaxed), 2, "the retried job ran twice");
 
     let keys = producer.keys().clone();
