@@ -147,11 +147,21 @@ mod other_languages {
     //! The Python and Node producers of `examples/`, run with the lane's interpreters.
 
     use super::{printed_lines, stop, typed_worker};
-    use homing_tests::{fresh_queue, redis_url};
+    use homing_core::scripts::{init_partitions, InitMode};
+    use homing_core::{partition_of, Keys, QueueName};
+    use homing_tests::{conn, fresh_queue, redis_url, wait_for};
+    use redis::AsyncCommands;
+    use std::time::Duration;
 
+    /// On a queue of three partitions, so the producer must compute each session's partition
+    /// as the Rust producer does: a session's job runs (and pins it) only in its own partition.
     async fn lpushes_to_the_typed_worker(program: &str, script: &str, label: &str) {
         let url = redis_url();
         let queue = fresh_queue(label);
+        let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
+        let settings = homing_core::QueueSettings { partitions: 3, ..Default::default() };
+        let mut c = conn(&url).await;
+        init_partitions(&mut c, &keys, InitMode::Create, &settings).await.unwrap();
         let mut worker = typed_worker(&url, &queue).await;
         let path = format!("{}/../examples/{script}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(program).arg(&path).arg(&url).arg(&queue).output().unwrap();
@@ -163,6 +173,20 @@ mod other_languages {
                 "{served}"
             );
         }
+        let prefix = if label == "python" { "py" } else { "js" };
+        let mut used = std::collections::HashSet::new();
+        for name in ["alice", "bob", "carol"] {
+            let session = format!("{prefix}-{name}");
+            let home = partition_of(&session, 3);
+            used.insert(home);
+            let pin = wait_for("the pin", Duration::from_secs(10), || {
+                let (mut c, key) = (c.clone(), keys.partition(home).pin(&session));
+                async move { c.get::<_, Option<String>>(key).await.unwrap() }
+            })
+            .await;
+            assert!(!pin.is_empty(), "{session} pinned in partition {home}");
+        }
+        assert!(used.len() > 1, "the three sessions use more than one partition: {used:?}");
         stop(worker).await;
     }
 
