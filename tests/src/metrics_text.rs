@@ -108,6 +108,12 @@ fn parse_labels(s: &str) -> Option<(BTreeMap<String, String>, &str)> {
     }
 }
 
+/// [`scrape`], or `None` while nothing listens on `addr` yet (a worker process still starting).
+pub async fn try_scrape(addr: &str) -> Option<Samples> {
+    tokio::net::TcpStream::connect(addr).await.ok()?;
+    Some(scrape(addr).await)
+}
+
 /// `GET /metrics` from a worker's `--metrics-addr` with a bare HTTP/1.0 request, parsed.
 pub async fn scrape(addr: &str) -> Samples {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,7 +8,7 @@ use homing_core::metrics::WORKERS_ALIVE;
 use homing_core::scripts::{self, InitMode, PushArgs};
 use homing_core::{partition_of, JobId, Keys, QueueName, QueueSettings, Route};
 use homing_tests::invariants::{assert_settled, locate};
-use homing_tests::metrics_text::scrape;
+use homing_tests::metrics_text::try_scrape;
 use homing_tests::{conn, fresh_queue, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess};
 use homing_worker::{HandlerError, Job, Worker};
 use redis::AsyncCommands;
@@ -247,7 +247,7 @@ async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() 
     wait_workers(&url, &keys_many.partition(2), 1).await;
 
     let s = wait_for("one worker alive in partitions 0 and 2", Duration::from_secs(15), || async {
-        let s = scrape(&addr_many).await;
+        let s = try_scrape(&addr_many).await?;
         (s.get(WORKERS_ALIVE, &[("partition", "0")]) == Some(1.0)
             && s.get(WORKERS_ALIVE, &[("partition", "2")]) == Some(1.0))
         .then_some(s)
@@ -258,7 +258,7 @@ async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() 
     assert_eq!(s.get(WORKERS_ALIVE, &[]), None);
 
     let s = wait_for("one worker alive", Duration::from_secs(15), || async {
-        let s = scrape(&addr_one).await;
+        let s = try_scrape(&addr_one).await?;
         (s.get(WORKERS_ALIVE, &[]) == Some(1.0)).then_some(s)
     })
     .await;
