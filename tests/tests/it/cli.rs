@@ -523,3 +523,24 @@ async fn push_reads_a_file_and_honours_key_and_delay() {
     assert_eq!(delayed, 1);
     let _ = std::fs::remove_file(&file);
 }
+
+/// `homing bench --scale-out` starts its own clusters (no REDIS_URL) and runs one partitioned
+/// queue per row: one master with one and with three partitions, three masters with three, the
+/// last spread so no master does all the Redis work.
+#[tokio::test]
+async fn bench_scale_out_runs_one_and_three_masters_with_their_partitions() {
+    let mut bench = Command::new(homing_bin());
+    bench.env_remove("REDIS_URL").env_remove("RUST_LOG").kill_on_drop(true);
+    bench.args(["bench", "--scale-out", "1,3", "--jobs", "300", "--sessions", "30", "--layouts", "1x8", "--json"]);
+    let out = run(bench, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let shape: Vec<(u64, u64)> =
+        rows.iter().map(|r| (r["masters"].as_u64().unwrap(), r["partitions"].as_u64().unwrap())).collect();
+    assert_eq!(shape, [(1, 1), (1, 3), (3, 3)]);
+    for r in &rows {
+        assert!(r["jobs_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(rows[0]["busiest_master_share"].as_f64(), Some(1.0));
+    assert!(rows[2]["busiest_master_share"].as_f64().unwrap() < 0.9, "three masters share the work: {}", rows[2]);
+}
