@@ -18,9 +18,7 @@ impl TestWorker {
     /// Builds and starts a worker; returns once it is registered with Redis.
     pub fn start<H: Handler>(config: WorkerConfig, handler: H) -> Self {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        // Registered in the first partition it serves (partition 0 unless it lists others).
-        let first = config.serve_partitions.as_ref().and_then(|served| served.first().copied()).unwrap_or(0);
-        let keys = homing_core::Keys::new(&config.prefix, &config.queue.parse().unwrap()).unwrap().partition(first);
+        let keys = homing_core::Keys::new(&config.prefix, &config.queue.parse().unwrap()).unwrap();
         let target = config.redis_target();
         let (stop_tx, stop_rx) = oneshot::channel::<bool>();
         let thread = std::thread::spawn(move || {
@@ -29,10 +27,14 @@ impl TestWorker {
                 let worker = Worker::new(config, handler).await.expect("worker starts");
                 let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
                 let id = worker.id().clone();
+                // Registered in every partition it serves: each partition's loop registers on its own.
+                let served = worker.partitions();
                 let run = tokio::spawn(worker.run(async move {
                     let _ = graceful_rx.await;
                 }));
-                wait_registered(&target, &keys, &id).await;
+                for k in served {
+                    wait_registered(&target, &keys.partition(k), &id).await;
+                }
                 ready_tx.send(id).unwrap();
                 let crash = stop_rx.await.unwrap_or(true);
                 if crash {

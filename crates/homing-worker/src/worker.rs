@@ -26,11 +26,10 @@ pub struct Worker<H: Handler> {
 
 impl<H: Handler> std::fmt::Debug for Worker<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let served: Vec<u32> = self.parts.iter().map(|c| c.keys.partition_index()).collect();
         f.debug_struct("Worker")
             .field("id", &self.parts[0].id)
             .field("queue", self.parts[0].keys.queue())
-            .field("partitions", &served)
+            .field("partitions", &self.partitions())
             .finish()
     }
 }
@@ -96,6 +95,12 @@ impl<H: Handler> Worker<H> {
     /// This incarnation's id, `<name>-<suffix>`.
     pub fn id(&self) -> &WorkerId {
         &self.parts[0].id
+    }
+
+    /// The partitions this worker serves, in order: each has its own registration, inbox and
+    /// fetch loop once `run` starts.
+    pub fn partitions(&self) -> Vec<u32> {
+        self.parts.iter().map(|c| c.keys.partition_index()).collect()
     }
 
     /// The queue settings in force (as stored in `Q:meta`).
