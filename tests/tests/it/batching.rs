@@ -321,3 +321,51 @@ async fn push_many_routes_many_jobs_to_the_same_owners_exactly_as_push() {
     assert_eq!(routes_to_owners(false, &sessions).await, (want.clone(), true, 0), "one push per job");
     assert_eq!(routes_to_owners(true, &sessions).await, (want, true, 0), "one push_many");
 }
+
+/// A busy worker claims a job for every free slot in one fetch: eight queued jobs and
+/// concurrency 8 take one fetch call of two stream reads (its empty inbox, read first on the
+/// first fetch, then the overflow for all eight), not one fetch per job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_worker_claims_a_job_for_every_free_slot_in_one_fetch() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    async fn reads(c: &mut redis::aio::MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await.unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_xreadgroup:calls="))
+            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    }
+    // A server of its own: its command counts are this worker's alone.
+    let server = homing_tests::RedisServer::start(&[]);
+    let url = server.url();
+    let queue = fresh_queue("claimall");
+    let keys = Keys::with_default_prefix(&QueueName::new(&queue).unwrap());
+    let mut c = conn(&url).await;
+    scripts::init_partitions(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    let producer = homing_client::Producer::connect(&url, &queue).await.unwrap();
+    for i in 0..8 {
+        producer.push(&format!("s{i}"), "x").await.unwrap();
+    }
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    let (gate, started) = (Arc::new(tokio::sync::Semaphore::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (g, s) = (gate.clone(), started.clone());
+    let handler = move |_job: homing_worker::Job| {
+        let (g, s) = (g.clone(), s.clone());
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            let _ = g.acquire().await;
+            Ok::<_, homing_worker::HandlerError>(())
+        }
+    };
+    let w = homing_tests::TestWorker::start(crate::config(&url, &queue, "a").concurrency(8), handler);
+    homing_tests::wait_for("all eight jobs to start", Duration::from_secs(10), || {
+        let n = started.load(Ordering::SeqCst);
+        async move { (n == 8).then_some(()) }
+    })
+    .await;
+    // Every slot is busy: the loop waits for one before it reads again.
+    let read = reads(&mut c).await;
+    gate.add_permits(8);
+    w.stop();
+    assert_eq!(read, 2, "stream reads for eight jobs at concurrency 8");
+}

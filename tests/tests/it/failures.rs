@@ -204,6 +204,22 @@ async fn a_failing_fetch_backs_off_and_a_deleted_inbox_gets_its_group_back() {
     // loop that did not back off would fail thousands of times.
     assert!((1..=30).contains(&failed), "{failed} WRONGTYPE errors in 2 s");
     let _: () = c.del(&inbox).await.unwrap();
+    // The next fetch that reads the inbox first fails with NOGROUP, and the loop recreates the
+    // group (a fetch that reads the overflow first still works without it, so a job alone
+    // would not tell).
+    wait_for("the inbox's consumer group to be recreated", Duration::from_secs(10), || {
+        let mut c = c.clone();
+        let inbox = inbox.clone();
+        async move {
+            let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+                redis::cmd("XINFO").arg("GROUPS").arg(&inbox).query_async(&mut c).await.ok()?;
+            let name = |g: &std::collections::HashMap<String, redis::Value>| {
+                g.get("name").and_then(|n| redis::from_redis_value_ref::<String>(n).ok())
+            };
+            groups.iter().any(|g| name(g).as_deref() == Some("homing")).then_some(())
+        }
+    })
+    .await;
     let job = producer.push("s", "after the fix").await.unwrap();
     wait_for("the job pushed after the inbox was deleted", Duration::from_secs(10), || {
         let n = rec.runs_of(job.id.as_str()).len();
