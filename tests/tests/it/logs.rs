@@ -28,7 +28,8 @@ async fn json_logs_are_one_object_a_line_and_carry_the_job_spans_fields() {
     let mut worker = homing(&url, &queue);
     worker
         .env("RUST_LOG", "debug")
-        .args(["--log-format", "json", "worker", "--name", "json-w", "echo"])
+        .args(["--log-format", "json", "worker", "--name", "json-w", "--heartbeat-interval", "100ms"])
+        .args(["--liveness-ttl", "500ms", "echo"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
     let mut child = worker.spawn().unwrap();
@@ -40,6 +41,12 @@ async fn json_logs_are_one_object_a_line_and_carry_the_job_spans_fields() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let job_id = text(&out.stdout).split(' ').next().unwrap().to_string();
     wait_dead_letters(&url, &keys, 1).await;
+    // Maintenance judges other workers once this one has been connected for liveness_ttl.
+    wait_for("maintenance to resume reap and reclaim", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        async move { text.contains("reap and reclaim resumed").then_some(()) }
+    })
+    .await;
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status();
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert!(status.success());
@@ -64,6 +71,12 @@ async fn json_logs_are_one_object_a_line_and_carry_the_job_spans_fields() {
     assert_eq!(span["route"], "new", "a first job of a session routes new: {failed}");
     assert_eq!(failed["fields"]["outcome"], "dead", "{failed}");
     assert!(lines.iter().any(|l| l["fields"]["message"] == "worker registered"), "{log}");
+    // Maintenance says when it starts and when reap and reclaim resume, once each (a line per
+    // tick would flood the log; none would hide that this worker does maintenance).
+    let said = |message: &str| lines.iter().filter(|l| l["fields"]["message"] == message).count();
+    assert_eq!(said("running maintenance"), 1, "{log}");
+    assert_eq!(said("reap and reclaim resumed"), 1, "{log}");
+    assert_eq!(said("reap and reclaim held back until workers re-assert themselves"), 0, "{log}");
 }
 
 /// Reads a worker's output until its registration line (written just after it registers),
