@@ -248,3 +248,17 @@ async fn gauges<H>(
     *reported = listed;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lease_ttl;
+    use std::time::Duration;
+
+    #[test]
+    fn the_lease_lasts_five_ticks_and_at_least_a_second() {
+        assert_eq!(lease_ttl(Duration::from_millis(10)), Duration::from_secs(1));
+        assert_eq!(lease_ttl(Duration::from_millis(200)), Duration::from_secs(1));
+        assert_eq!(lease_ttl(Duration::from_millis(300)), Duration::from_millis(1500));
+        assert_eq!(lease_ttl(Duration::from_secs(2)), Duration::from_secs(10));
+    }
+}
