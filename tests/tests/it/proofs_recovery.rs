@@ -330,3 +330,60 @@ async fn the_invariant_checker_fails_on_each_broken_invariant() {
 async fn add_entry(c: &mut MultiplexedConnection, stream: &str, id: &str) {
     let _: String = c.xadd(stream, "*", &[("id", id), ("s", "s"), ("p", "x"), ("a", "0"), ("t", "1")]).await.unwrap();
 }
+
+/// A reclaim pass moves every stalled entry of a stream, past the script's per-call limit (500):
+/// 600 overflow entries delivered to a consumer that never finishes them are reclaimed in the
+/// same pass, not 500 in it and the rest a pass (half a visibility_timeout) later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reclaim_pass_moves_every_stalled_entry_past_the_per_call_limit() {
+    async fn stalled(c: &mut MultiplexedConnection, overflow: &str) -> usize {
+        let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg(overflow)
+            .arg("homing")
+            .arg("-")
+            .arg("+")
+            .arg(1000)
+            .arg("ghost")
+            .query_async(c)
+            .await
+            .unwrap();
+        pending.len()
+    }
+    let url = redis_url();
+    let queue = fresh_queue("reclaimall");
+    let keys = Keys::with_default_prefix(&homing_core::QueueName::new(&queue).unwrap());
+    let overflow = keys.overflow();
+    let settings = QueueSettings { visibility_timeout: Duration::from_secs(4), ..Default::default() };
+    let mut c = conn(&url).await;
+    scripts::init_partitions(&mut c, &keys, scripts::InitMode::Create, &settings).await.unwrap();
+    create_groups(&mut c, std::slice::from_ref(&overflow)).await;
+    let producer = Producer::connect(&url, &queue).await.unwrap();
+    for i in 0..600 {
+        producer.push(&format!("s{i}"), "x").await.unwrap();
+    }
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("homing")
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(600)
+        .arg("STREAMS")
+        .arg(&overflow)
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(stalled(&mut c, &overflow).await, 600);
+    let rec = homing_tests::Recorder::default();
+    let w = TestWorker::start(config_with(&url, &queue, "a", settings), crate::recording("a", &rec));
+    wait_for("the first reclaim", Duration::from_secs(20), || {
+        let (mut c, overflow) = (c.clone(), overflow.clone());
+        async move { (stalled(&mut c, &overflow).await < 600).then_some(()) }
+    })
+    .await;
+    // The pass asks again at once while a call fills its limit; the next pass is 2 s away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stalled(&mut c, &overflow).await, 0, "stalled entries left for a later pass");
+    crate::wait_runs(&rec, 600).await;
+    w.stop();
+}
