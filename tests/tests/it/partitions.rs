@@ -264,3 +264,45 @@ async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() 
     .await;
     assert_eq!(s.named(WORKERS_ALIVE).len(), 1, "{:?}", s.named(WORKERS_ALIVE));
 }
+
+/// Past `shutdown_grace`, the jobs cut short in every partition are handed back to their own
+/// overflow one attempt later, and the report counts them across partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_past_grace_reports_the_jobs_cut_short_in_every_partition() {
+    let (url, queue, keys) = partitioned("partcut").await;
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let handler = move |_job: Job| {
+        let s = s.clone();
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, HandlerError>(())
+        }
+    };
+    let config = config(&url, &queue, "a").concurrency(3).shutdown_grace(Duration::from_millis(300));
+    let worker = Worker::new(config, handler).await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let mut jobs = Vec::new();
+    for k in 0..PARTITIONS {
+        jobs.push(push(&url, &keys, &session_in(k, "cut"), "long").await.0);
+    }
+    wait_for("a job running in each partition", Duration::from_secs(10), || async {
+        (started.load(Ordering::SeqCst) == 3).then_some(())
+    })
+    .await;
+    stop_tx.send(()).unwrap();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.in_flight, report.cut_short, report.handed_back), (3, 3, 3));
+    let places = locate(&url, &keys).await.unwrap();
+    for (k, job) in jobs.iter().enumerate() {
+        let want = match k {
+            0 => "overflow".to_string(),
+            k => format!("overflow#{k}"),
+        };
+        assert_eq!(places[job], [want], "partition {k}'s job");
+    }
+}
