@@ -18,7 +18,7 @@ pub use bin::homing_bin;
 pub use cluster::RedisCluster;
 pub use processes::{read_record, read_starts, record_file, WorkerProcess};
 pub use recorder::{Recorder, Run};
-pub use server::{redis_url, Backend, RedisServer};
+pub use server::{free_port, redis_url, Backend, RedisServer};
 pub use workers::TestWorker;
 
 use std::future::Future;

@@ -141,8 +141,16 @@ enum Process {
     Container(Box<crate::container::ContainerServer>),
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A port free now, drawn below Linux's ephemeral range (32768 and up): a port the kernel
+/// handed out for `bind(0)` can be taken again by any outgoing connection before the server
+/// binds it, which with many tests at once left a cluster node unable to start.
+pub fn free_port() -> u16 {
+    loop {
+        let port = fastrand::u16(20000..32000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl RedisServer {

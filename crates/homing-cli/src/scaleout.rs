@@ -51,8 +51,16 @@ impl Drop for LocalCluster {
     }
 }
 
+/// A port free now, drawn below Linux's ephemeral range (32768 and up), where no outgoing
+/// connection can take it before the node binds it.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    for _ in 0..1000 {
+        let port = fastrand::u16(20000..32000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in 20000-31999 on 127.0.0.1")
 }
 
 impl LocalCluster {

@@ -222,7 +222,7 @@ async fn shutdown_hands_back_the_unstarted_inbox_jobs_of_every_partition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gauges_carry_a_partition_label_only_on_a_queue_of_several_partitions() {
     let free_addr = || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = homing_tests::free_port();
         format!("127.0.0.1:{port}")
     };
     let flags = |addr: &str| {

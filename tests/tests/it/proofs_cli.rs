@@ -182,7 +182,7 @@ async fn the_http_handler_sends_the_job_headers_retries_a_timeout_and_a_refused_
     assert!(took <= Duration::from_millis(2 * 600 + 1000 + 500), "two attempts of 300 ms took {took:?}");
 
     // A port nobody listens on: refused, retried, dead-lettered with the reason.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = homing_tests::free_port();
     let queue = fresh_queue("clihttprefused");
     let target = format!("http://127.0.0.1:{closed}/jobs");
     let (_worker, producer) = handler_worker(&url, &queue, &["http", "--url", &target]).await;

@@ -111,7 +111,7 @@ async fn a_workers_metrics_count_each_event_exactly() {
     let queue = fresh_queue("workermetrics");
     let keys = keys_of(&queue);
     let record = record_file("workermetrics");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
     let flags = [
         "--heartbeat-interval",
@@ -255,7 +255,7 @@ async fn the_wait_and_run_histograms_record_seconds() {
     let queue = fresh_queue("histmetrics");
     let keys = keys_of(&queue);
     let record = record_file("histmetrics");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
     let flags = ["--maintenance-interval", "20ms", "--idle-block", "200ms", "--metrics-addr", &addr];
     let _w = WorkerProcess::start(&url, &queue, "h", &record, &flags);

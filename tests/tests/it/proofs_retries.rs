@@ -184,7 +184,7 @@ async fn a_refusal_redis_lifts_is_retried_and_said_once_and_a_hand_back_gives_up
     let queue = fresh_queue("readonly");
     let keys = keys_of(&queue);
     let record = record_file("readonly");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut flags = FAST.to_vec();
     flags.extend(["--metrics-addr", addr.as_str()]);

@@ -48,10 +48,6 @@ impl Printed {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn scrape(addr: &str) -> String {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
@@ -104,7 +100,7 @@ async fn no_secret_of_a_url_is_printed_by_the_cli_a_worker_or_its_metrics() {
     let mut printed = Printed::default();
 
     // Success: a worker (text logs at debug, metrics served) and every command.
-    let metrics = format!("127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", homing_tests::free_port());
     let (w, log) = worker(&url, &queue, &["worker", "--name", "redact-w", "--metrics-addr", &metrics, "echo"]);
     registered(&plain, &keys).await;
     for args in [
@@ -130,7 +126,7 @@ async fn no_secret_of_a_url_is_printed_by_the_cli_a_worker_or_its_metrics() {
     // job is dead-lettered with the error text; JSON logs this time.
     let http_queue = fresh_queue("redaction-http");
     let http_keys = Keys::with_default_prefix(&QueueName::new(http_queue.as_str()).unwrap());
-    let app = format!("http://127.0.0.1:{}/jobs?token={TOKEN}", free_port());
+    let app = format!("http://127.0.0.1:{}/jobs?token={TOKEN}", homing_tests::free_port());
     let (h, log) = worker(
         &url,
         &http_queue,

@@ -422,7 +422,7 @@ async fn a_running_worker_reports_a_bad_setting_once_loses_nothing_and_resumes_w
     let name = fresh_queue("badrun");
     let keys = Keys::with_default_prefix(&QueueName::new(name.as_str()).unwrap());
     let record = record_file("badrun");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut args: Vec<&str> = crate::faults::FAST.to_vec();
     args.extend(["--metrics-addr", addr.as_str()]);

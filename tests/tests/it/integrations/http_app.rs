@@ -30,7 +30,7 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), App).serve_forever()
 async fn the_http_handler_posts_to_an_app_in_another_language() {
     let url = redis_url();
     let queue = fresh_queue("clihttp");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let _app =
         Command::new(super::python()).arg("-c").arg(APP).arg(port.to_string()).kill_on_drop(true).spawn().unwrap();
     wait_for("the app to listen", Duration::from_secs(10), || async move {

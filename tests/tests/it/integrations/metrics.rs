@@ -23,7 +23,7 @@ async fn the_worker_exports_prometheus_metrics_that_promtool_accepts_and_logs_js
     let url = redis_url();
     let queue = fresh_queue("climetrics");
     let keys = Keys::with_default_prefix(&QueueName::new(queue.as_str()).unwrap());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
     let log = std::env::temp_dir().join(format!("homing-metrics-{}.log", std::process::id()));
     let mut worker = homing(&url, &queue);
