@@ -33,7 +33,7 @@ since=$(date +%s)
 # The default lane's suite: the features are check-10's (one build for the lane), so the tests
 # that need Python, Node or promtool are skipped here; check-10 and check-50 run them.
 HOMING_TEST_REDIS=container HOMING_TEST_REDIS_IMAGE="$IMAGE" \
-  cargo test -p homing-tests --features integrations,containers --locked --test it -- --skip integrations:: --skip examples::other_languages:: 2>&1 | tee "$WORK/test.log" | grep -E '^test result|FAILED|panicked' \
+  RUST_TEST_THREADS=2 cargo test -p homing-tests --features integrations,containers --locked --test it -- --skip integrations:: --skip examples::other_languages:: 2>&1 | tee "$WORK/test.log" | grep -E '^test result|FAILED|panicked' \
   || true
 grep -q '^test result: ok' "$WORK/test.log" || { tail -40 "$WORK/test.log"; fail "the Redis test suite failed on the container backend"; }
 

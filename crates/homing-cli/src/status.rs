@@ -61,6 +61,10 @@ struct WorkerStatus {
 }
 
 pub async fn run(global: &Global, cmd: StatusCmd) -> anyhow::Result<()> {
+    // Listening from the start, so a ctrl-c that lands while a snapshot is read or printed
+    // still ends the watch (a listener made afresh for each wait missed those).
+    let stop = crate::shutdown::listen();
+    tokio::pin!(stop);
     loop {
         let status = read(global).await?;
         if cmd.json {
@@ -71,7 +75,7 @@ pub async fn run(global: &Global, cmd: StatusCmd) -> anyhow::Result<()> {
         let Some(every) = cmd.watch else { return Ok(()) };
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         }
     }
 }
