@@ -135,3 +135,13 @@ pub async fn any_conn(target: &homing_core::RedisTarget) -> homing_core::RedisCo
 pub async fn conn_to(target: &homing_core::RedisTarget) -> redis::aio::MultiplexedConnection {
     target.client().unwrap().get_multiplexed_async_connection().await.unwrap()
 }
+
+/// How many times the server ran `command` (lower case, e.g. `xclaim`) since start or the
+/// last `CONFIG RESETSTAT`, commands run inside scripts included: `INFO commandstats`.
+pub async fn command_calls(c: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await.unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}

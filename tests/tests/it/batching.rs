@@ -329,12 +329,6 @@ async fn push_many_routes_many_jobs_to_the_same_owners_exactly_as_push() {
 async fn a_busy_worker_claims_a_job_for_every_free_slot_in_one_fetch() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    async fn reads(c: &mut redis::aio::MultiplexedConnection) -> u64 {
-        let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await.unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_xreadgroup:calls="))
-            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
-    }
     // A server of its own: its command counts are this worker's alone.
     let server = homing_tests::RedisServer::start(&[]);
     let url = server.url();
@@ -364,7 +358,7 @@ async fn a_busy_worker_claims_a_job_for_every_free_slot_in_one_fetch() {
     })
     .await;
     // Every slot is busy: the loop waits for one before it reads again.
-    let read = reads(&mut c).await;
+    let read = homing_tests::command_calls(&mut c, "xreadgroup").await;
     gate.add_permits(8);
     w.stop();
     assert_eq!(read, 2, "stream reads for eight jobs at concurrency 8");

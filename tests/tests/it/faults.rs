@@ -283,12 +283,6 @@ async fn a_long_job_with_a_renewed_lease_is_not_reclaimed() {
 /// renewed no more, and an idle worker sends no `XCLAIM` at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_jobs_lease_is_renewed_while_it_runs_and_not_after() {
-    async fn xclaims(c: &mut redis::aio::MultiplexedConnection) -> u64 {
-        let info: String = redis::cmd("INFO").arg("commandstats").query_async(c).await.unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_xclaim:calls="))
-            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
-    }
     // A server of its own: its command counts are this worker's alone.
     let server = homing_tests::RedisServer::start(&[]);
     let url = server.url();
@@ -316,11 +310,11 @@ async fn a_long_jobs_lease_is_renewed_while_it_runs_and_not_after() {
         (started && is_drained(&url, &keys).await).then_some(())
     })
     .await;
-    assert!(xclaims(&mut c).await >= 1, "the running job's lease was renewed");
+    assert!(homing_tests::command_calls(&mut c, "xclaim").await >= 1, "the running job's lease was renewed");
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
     // Three renewal periods with nothing running.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(xclaims(&mut c).await, 0, "a finished job's entry is not renewed");
+    assert_eq!(homing_tests::command_calls(&mut c, "xclaim").await, 0, "a finished job's entry is not renewed");
     w.stop();
 }
 
