@@ -61,8 +61,10 @@ local function homing_ack(stream, entry_id, last)
 end
 
 -- Stream entry ids in order: the millisecond part, then the sequence, each compared as the
--- decimal text Redis writes (no leading zeros), so ids beyond 2^53 compare exactly.
+-- decimal text Redis writes (no leading zeros), so ids beyond 2^53 compare exactly. Two ids
+-- whose parts have the same lengths (the usual case) compare as text, without splitting them.
 local function homing_id_less(a, b)
+  if #a == #b and string.find(a, '-', 1, true) == string.find(b, '-', 1, true) then return a < b end
   local am, as = string.match(a, '^(%d+)%-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)%-(%d+)$')
   if am ~= bm then
@@ -79,7 +81,8 @@ end
 -- false, and a caller asks about an entry not in the set alone (homing_is_pending_to).
 local function homing_pending_among(stream, ids, worker)
   local lo, hi = ids[1], ids[1]
-  for _, id in ipairs(ids) do
+  for i = 2, #ids do
+    local id = ids[i]
     if homing_id_less(id, lo) then lo = id end
     if homing_id_less(hi, id) then hi = id end
   end

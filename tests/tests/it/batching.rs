@@ -210,6 +210,41 @@ async fn a_batch_finds_its_entries_pending_among_more_than_a_thousand() {
     assert_eq!(left, 998);
 }
 
+#[tokio::test]
+async fn a_batch_orders_ids_by_number_when_their_parts_differ_in_length() {
+    // complete asks XPENDING for the range from the lowest listed id to the highest. Ids of the
+    // same length compare as text only when their '-' is at the same place: 9-1000 comes before
+    // 10-100 (as text it would come after, and the range would be empty), 99-1 before 100-1.
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("batchids")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wa", Duration::from_secs(60), 2000).await.unwrap();
+    let inbox = keys.inbox("wa");
+    create_groups(&mut c, &[keys.overflow(), inbox.clone()]).await;
+    let ids = ["9-1000", "10-100", "99-1", "100-1"];
+    for id in ids {
+        let _: String = c.xadd(&inbox, id, &[("id", "j"), ("s", "s")]).await.unwrap();
+    }
+    let read: redis::streams::StreamReadReply = c
+        .xread_options(&[&inbox], &[">"], &redis::streams::StreamReadOptions::default().group("homing", "wa").count(4))
+        .await
+        .unwrap();
+    assert_eq!(read.keys[0].ids.len(), 4);
+    for pair in [["10-100", "9-1000"], ["100-1", "99-1"]] {
+        let list: Vec<(Finished<'_>, &[u8])> = pair
+            .iter()
+            .map(|id| {
+                (Finished { stream: &inbox, entry_id: id, job_id: "j", session: "s", reply_to: None }, b"".as_slice())
+            })
+            .collect();
+        let done = scripts::complete_many(&mut c, &keys, &inbox, "wa", &list).await.unwrap();
+        assert!(done.iter().all(|d| !d.stale), "{pair:?} were taken for stale: {done:?}");
+    }
+    let left: u64 = c.xlen(&inbox).await.unwrap();
+    assert_eq!(left, 0);
+}
+
 /// `list` pushed in one push_many call, or one push per job.
 async fn push_each_or_many(
     c: &mut redis::aio::MultiplexedConnection,
