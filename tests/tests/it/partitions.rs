@@ -21,10 +21,15 @@ const PARTITIONS: u32 = 3;
 
 /// A fresh queue created with three partitions, and its keys (partition 0).
 async fn partitioned(label: &str) -> (String, String, Keys) {
+    partitioned_with(label, &QueueSettings { partitions: PARTITIONS, ..Default::default() }).await
+}
+
+/// A fresh queue created with `settings` (three partitions), and its keys (partition 0).
+async fn partitioned_with(label: &str, settings: &QueueSettings) -> (String, String, Keys) {
+    assert_eq!(settings.partitions, PARTITIONS);
     let (url, queue) = (redis_url(), fresh_queue(label));
     let keys = Keys::with_default_prefix(&QueueName::new(&queue).unwrap());
-    let settings = QueueSettings { partitions: PARTITIONS, ..Default::default() };
-    scripts::init_partitions(&mut conn(&url).await, &keys, InitMode::Create, &settings).await.unwrap();
+    scripts::init_partitions(&mut conn(&url).await, &keys, InitMode::Create, settings).await.unwrap();
     (url, queue, keys)
 }
 
