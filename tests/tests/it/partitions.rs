@@ -3,19 +3,23 @@
 //! gauges by partition only when the queue has more than one.
 
 use crate::faults::wait_workers;
-use crate::{config, recording, wait_runs};
+use crate::{config, config_with, recording, wait_runs};
 use homing_core::metrics::WORKERS_ALIVE;
 use homing_core::scripts::{self, InitMode, PushArgs};
 use homing_core::{partition_of, JobId, Keys, QueueName, QueueSettings, Route};
-use homing_tests::invariants::{assert_settled, locate};
+use homing_tests::invariants::{assert_settled, is_drained, locate};
 use homing_tests::metrics_text::try_scrape;
-use homing_tests::{conn, fresh_queue, record_file, redis_url, wait_for, Recorder, TestWorker, WorkerProcess};
-use homing_worker::{HandlerError, Job, Worker};
+use homing_tests::{
+    conn, create_groups, fresh_queue, read_starts, record_file, redis_url, wait_for, Recorder, TestWorker,
+    WorkerProcess,
+};
+use homing_worker::{Handler, HandlerError, Job, Worker};
 use redis::AsyncCommands;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 const PARTITIONS: u32 = 3;
 
@@ -53,6 +57,57 @@ async fn workers_in(url: &str, keys: &Keys) -> Vec<String> {
 
 async fn pin(url: &str, keys: &Keys, session: &str) -> Option<String> {
     conn(url).await.get(keys.pin(session)).await.unwrap()
+}
+
+/// Every handler start, in order: the worker's name and the job as it was given (its attempt
+/// and the route that queued the entry it was read from).
+#[derive(Clone, Default)]
+struct Starts(Arc<Mutex<Vec<(&'static str, Job)>>>);
+
+impl Starts {
+    /// A handler for the worker `name` that records each start and succeeds; with a `gate`, a
+    /// job whose payload is `hold` first waits for a permit of it.
+    fn handler(&self, name: &'static str, gate: Option<&Arc<Semaphore>>) -> impl Handler {
+        let (starts, gate) = (self.0.clone(), gate.cloned());
+        move |job: Job| {
+            let gate = gate.clone().filter(|_| job.payload == b"hold");
+            starts.lock().unwrap().push((name, job));
+            async move {
+                if let Some(gate) = gate {
+                    gate.acquire().await.unwrap().forget();
+                }
+                Ok::<_, HandlerError>(())
+            }
+        }
+    }
+
+    /// Waits until `worker` started `job`; returns that start's attempt and route.
+    async fn on(&self, worker: &str, job: &str) -> (u32, Option<String>) {
+        wait_for(&format!("{worker} to start job {job}"), Duration::from_secs(10), || {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(w, j)| *w == worker && j.id.as_str() == job)
+                .map(|(_, j)| (j.attempt, j.route.clone()));
+            async move { found }
+        })
+        .await
+    }
+
+    /// Every start so far as (worker, job id, attempt), sorted.
+    fn all(&self) -> Vec<(&'static str, String, u32)> {
+        let mut all: Vec<_> = self.0.lock().unwrap().iter().map(|(w, j)| (*w, j.id.to_string(), j.attempt)).collect();
+        all.sort();
+        all
+    }
+}
+
+/// Waits until nothing is queued in any partition: every job pushed so far completed.
+async fn drained(url: &str, keys: &Keys) {
+    wait_for("the queue to drain", Duration::from_secs(10), || async { is_drained(url, keys).await.then_some(()) })
+        .await;
 }
 
 #[tokio::test]
@@ -310,4 +365,164 @@ async fn a_shutdown_past_grace_reports_the_jobs_cut_short_in_every_partition() {
         };
         assert_eq!(places[job], [want], "partition {k}'s job");
     }
+}
+
+/// The partition the steal, reclaim and reap tests work in. Their live worker serves partitions
+/// 1 and 2: a job it runs was read from a partition other than 0, and its maintenance runs in
+/// partition 2 as a partition it serves, not as the first one.
+const K: u32 = 2;
+
+/// Steal in a partition other than 0: a job queued in its busy owner's inbox of partition 2
+/// moves after `max_wait` to partition 2's overflow as it was (attempt 0, route `spill:wait`)
+/// and runs on a free worker; the owner keeps its pin, and partition 0 holds nothing of it.
+#[tokio::test]
+async fn steal_moves_a_job_behind_a_busy_owner_to_its_own_partitions_overflow() {
+    // Well above idle_block (200 ms), which a's one slot may spend in another partition's wait
+    // before it fetches the held job: only the job queued behind it waits max_wait.
+    let settings = QueueSettings { max_wait: Duration::from_secs(1), partitions: PARTITIONS, ..Default::default() };
+    let (url, queue, keys) = partitioned_with("partsteal", &settings).await;
+    let part = keys.partition(K);
+    let (starts, gate) = (Starts::default(), Arc::new(Semaphore::new(0)));
+    let a_config = config_with(&url, &queue, "a", settings.clone()).concurrency(1);
+    let a = TestWorker::start(a_config, starts.handler("a", Some(&gate)));
+    let a_id = a.id.to_string();
+    let session = session_in(K, "steal");
+    let (warm, _) = push(&url, &keys, &session, "warm-up").await;
+    wait_for("a to own the session", Duration::from_secs(10), || async {
+        pin(&url, &part, &session).await.filter(|p| *p == a_id)
+    })
+    .await;
+    let (hold, route) = push(&url, &keys, &session, "hold").await;
+    assert_eq!(route, Route::Hit);
+    assert_eq!(starts.on("a", &hold).await, (0, Some("hit".to_string())), "a's one slot is held");
+    let b_config = config_with(&url, &queue, "b", settings).serve_partitions([1, 2]);
+    let b = TestWorker::start(b_config, starts.handler("b", None));
+    let (next, route) = push(&url, &keys, &session, "next").await;
+    assert_eq!(route, Route::Hit, "queued in a's inbox of partition 2");
+    assert_eq!(starts.on("b", &next).await, (0, Some("spill:wait".to_string())));
+    let places = wait_for("b to complete the stolen job", Duration::from_secs(10), || async {
+        let places = locate(&url, &keys).await.unwrap();
+        (!places.contains_key(&next)).then_some(places)
+    })
+    .await;
+    assert_eq!(
+        places,
+        HashMap::from([(hold.clone(), vec![format!("inbox:{a_id}#{K}")])]),
+        "only the held job is queued"
+    );
+    assert_eq!(pin(&url, &part, &session).await.as_deref(), Some(a_id.as_str()), "the busy owner keeps its pin");
+    assert_eq!(pin(&url, &keys, &session).await, None, "no pin in partition 0");
+    let waiting: u64 = conn(&url).await.zcard(keys.waiting()).await.unwrap();
+    assert_eq!(waiting, 0, "no inbox of partition 0 was listed as waiting");
+
+    gate.add_permits(1);
+    drained(&url, &keys).await;
+    a.stop();
+    b.stop();
+    let mut want = vec![("a", warm.clone(), 0), ("a", hold.clone(), 0), ("b", next.clone(), 0)];
+    want.sort();
+    assert_eq!(starts.all(), want, "each job ran once");
+    assert_settled(&url, &keys, &[warm.clone(), hold.clone(), next.clone()], &HashSet::from([warm, hold, next])).await;
+}
+
+/// Reclaim in a partition other than 0: a job delivered in partition 2 to a consumer that never
+/// renews its lease (`ghost`: alive for a minute, the session's owner there) is taken back after
+/// `visibility_timeout` and the ghost's pin released; a live worker runs the job one attempt
+/// later (route `new`: no owner left) and stamps the session.
+#[tokio::test]
+async fn reclaim_takes_a_stalled_job_back_in_its_own_partition_and_releases_the_pin() {
+    let settings =
+        QueueSettings { visibility_timeout: Duration::from_millis(500), partitions: PARTITIONS, ..Default::default() };
+    let (url, queue, keys) = partitioned_with("partreclaim", &settings).await;
+    let part = keys.partition(K);
+    let mut c = conn(&url).await;
+    scripts::heartbeat(&mut c, &part, "ghost", Duration::from_secs(60), 1).await.unwrap();
+    create_groups(&mut c, &[part.inbox("ghost"), part.overflow()]).await;
+    let session = session_in(K, "reclaim");
+    let _: () = c.set(part.pin(&session), "ghost").await.unwrap();
+    let (job, route) = push(&url, &keys, &session, "x").await;
+    assert_eq!(route, Route::Hit, "routed to the ghost's inbox of partition 2");
+    assert_eq!(scripts::fetch(&mut c, &part, "ghost", 1).await.unwrap().inbox.len(), 1, "delivered to the ghost");
+
+    let starts = Starts::default();
+    let b_config = config_with(&url, &queue, "b", settings).serve_partitions([1, 2]);
+    let b = TestWorker::start(b_config, starts.handler("b", None));
+    let b_id = b.id.to_string();
+    assert_eq!(starts.on("b", &job).await, (1, Some("new".to_string())));
+    drained(&url, &keys).await;
+    assert_eq!(pin(&url, &part, &session).await.as_deref(), Some(b_id.as_str()), "the ghost's pin released, b stamped");
+    assert_eq!(pin(&url, &keys, &session).await, None, "no pin in partition 0");
+    let mut listed = workers_in(&url, &part).await;
+    listed.sort();
+    let mut want = vec![b_id.clone(), "ghost".to_string()];
+    want.sort();
+    assert_eq!(listed, want, "reclaimed, not reaped: the ghost is still listed");
+    b.stop();
+    assert_eq!(starts.all(), [("b", job.clone(), 1)]);
+    assert_settled(&url, &keys, std::slice::from_ref(&job), &HashSet::from([job.clone()])).await;
+}
+
+/// Reap in a partition other than 0: a worker process killed (`kill -9`) with a job running and
+/// one queued behind it in its inbox of partition 2 is reaped there once its registration
+/// expires; a live worker runs both, the delivered one an attempt later (route `spill:dead`: its
+/// owner was dead, so the pin went), the undelivered one as it was (route `new`); the dead
+/// worker leaves partition 2's `Q:workers` and its inbox there is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reap_requeues_a_dead_workers_inbox_in_its_own_partition() {
+    // max_wait a minute: only the reap can move the queued job within this test.
+    let settings = QueueSettings { max_wait: Duration::from_secs(60), partitions: PARTITIONS, ..Default::default() };
+    let (url, queue, keys) = partitioned_with("partreap", &settings).await;
+    let part = keys.partition(K);
+    let record = record_file("partreap");
+    let flags = [
+        "--heartbeat-interval",
+        "100ms",
+        "--liveness-ttl",
+        "500ms",
+        "--idle-block",
+        "200ms",
+        "--maintenance-interval",
+        "50ms",
+        "--concurrency",
+        "1",
+    ];
+    let a = WorkerProcess::start(&url, &queue, "a", &record, &flags);
+    let a_id = wait_workers(&url, &part, 1).await.remove(0);
+    let session = session_in(K, "reap");
+    let (warm, _) = push(&url, &keys, &session, "sleep:0").await;
+    wait_for("a to own the session", Duration::from_secs(10), || async {
+        pin(&url, &part, &session).await.filter(|p| *p == a_id)
+    })
+    .await;
+    let (hold, route) = push(&url, &keys, &session, "sleep:60000").await;
+    assert_eq!(route, Route::Hit);
+    wait_for("a to start the long job", Duration::from_secs(10), || async {
+        read_starts(&record).get(&hold).map(|_| ())
+    })
+    .await;
+    let (queued, route) = push(&url, &keys, &session, "sleep:0").await;
+    assert_eq!(route, Route::Hit, "queued in a's inbox of partition 2");
+    let starts = Starts::default();
+    let b_config = config_with(&url, &queue, "b", settings).serve_partitions([1, 2]);
+    let b = TestWorker::start(b_config, starts.handler("b", None));
+    let b_id = b.id.to_string();
+    a.kill();
+
+    assert_eq!(starts.on("b", &hold).await, (1, Some("spill:dead".to_string())));
+    assert_eq!(starts.on("b", &queued).await, (0, Some("new".to_string())));
+    drained(&url, &keys).await;
+    assert_eq!(workers_in(&url, &part).await, [b_id.as_str()], "a left partition 2");
+    let inbox: bool = conn(&url).await.exists(part.inbox(&a_id)).await.unwrap();
+    assert!(!inbox, "a's inbox of partition 2 is deleted");
+    assert_eq!(pin(&url, &part, &session).await.as_deref(), Some(b_id.as_str()), "a's pin released, b stamped");
+    assert_eq!(pin(&url, &keys, &session).await, None, "no pin in partition 0");
+    b.stop();
+    let mut want = vec![("b", hold.clone(), 1), ("b", queued.clone(), 0)];
+    want.sort();
+    assert_eq!(starts.all(), want);
+    let a_starts: HashMap<String, Vec<u32>> =
+        read_starts(&record).into_iter().map(|(job, runs)| (job, runs.iter().map(|r| r.attempt).collect())).collect();
+    assert_eq!(a_starts, HashMap::from([(warm.clone(), vec![0]), (hold.clone(), vec![0])]), "a started these only");
+    let pushed = [warm.clone(), hold.clone(), queued.clone()];
+    assert_settled(&url, &keys, &pushed, &HashSet::from([warm, hold, queued])).await;
 }
