@@ -23,6 +23,9 @@ impl TestWorker {
         let (stop_tx, stop_rx) = oneshot::channel::<bool>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            // On a crash the graceful sender comes back out and lives until the runtime is gone:
+            // dropped earlier, it would end the worker's shutdown future and start a drain
+            // (capacity 0, hand-back) racing the crash.
             let crashed = rt.block_on(async move {
                 let worker = Worker::new(config, handler).await.expect("worker starts");
                 let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
@@ -38,14 +41,15 @@ impl TestWorker {
                 ready_tx.send(id).unwrap();
                 let crash = stop_rx.await.unwrap_or(true);
                 if crash {
-                    return true;
+                    return Some(graceful_tx);
                 }
                 let _ = graceful_tx.send(());
                 run.await.expect("run does not panic").expect("run ends cleanly");
-                false
+                None
             });
-            if crashed {
+            if let Some(graceful_tx) = crashed {
                 rt.shutdown_background();
+                drop(graceful_tx);
             }
         });
         let id = ready_rx.recv().expect("worker started");
