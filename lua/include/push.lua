@@ -2,8 +2,10 @@
   include/push: one job of a push checked against the queue's settings, shared by push and
   push_many. Every argument arrives as the raw text (or bytes) a producer sent.
 ]]
--- A decimal whole number >= 0 (as Rust writes them), or nil.
+-- A decimal whole number >= 0 (as Rust writes them), or nil. '0', every push's delay without
+-- one, skips the pattern and the conversion.
 local function homing_whole(raw)
+  if raw == '0' then return 0 end
   if string.find(raw, '^%d+$') then return tonumber(raw) end
   return nil
 end
@@ -18,9 +20,13 @@ local function homing_push_job(cfg, id, session, payload, delay, key, key_ttl, r
   end
   local delay_ms = homing_whole(delay)
   if not delay_ms then return nil, 'delay_ms must be a whole number >= 0' end
-  local key_ttl_ms = homing_whole(key_ttl)
-  if key ~= '' and (not key_ttl_ms or key_ttl_ms < 1) then
-    return nil, 'key_ttl_ms must be a whole number >= 1 with an idempotency key'
+  -- Read only with a key: without one it is unused.
+  local key_ttl_ms = nil
+  if key ~= '' then
+    key_ttl_ms = homing_whole(key_ttl)
+    if not key_ttl_ms or key_ttl_ms < 1 then
+      return nil, 'key_ttl_ms must be a whole number >= 1 with an idempotency key'
+    end
   end
   local attempts = nil
   if max_attempts ~= '0' then

@@ -62,6 +62,44 @@ async fn payloads_over_the_limit_are_refused_locally_and_by_the_script() {
 }
 
 #[tokio::test]
+async fn push_refuses_a_delay_or_key_ttl_that_is_not_a_whole_number_as_sent_by_any_client() {
+    // Other languages call the push script with raw strings: each number argument is decimal
+    // digits, and key_ttl_ms matters (and is checked) only with an idempotency key.
+    let url = redis_url();
+    let keys = homing_core::Keys::new("homing", &homing_core::QueueName::new(fresh_queue("rawpush")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &QueueSettings::default()).await.unwrap();
+    let source = scripts::all().iter().find(|s| s.name == "push").unwrap().source;
+    let mut n = 0;
+    let mut push = |delay: &'static str, key: &'static str, key_ttl: &'static str| {
+        n += 1;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(source).arg(1).arg(keys.meta()).arg(format!("raw{n}")).arg("s").arg("x");
+        cmd.arg(delay).arg(key).arg(key_ttl).arg("").arg("0");
+        cmd
+    };
+    let refused = |r: redis::RedisResult<Vec<String>>| r.unwrap_err().to_string();
+    let delay = "\"HOMING_BAD_ARG\": delay_ms must be a whole number >= 0";
+    for bad in ["", "x", "1.5", "-1", " 1"] {
+        assert_eq!(refused(push(bad, "", "1000").query_async(&mut c).await), delay, "delay {bad:?}");
+    }
+    let ttl = "\"HOMING_BAD_ARG\": key_ttl_ms must be a whole number >= 1 with an idempotency key";
+    for bad in ["0", "x", "1.5", ""] {
+        assert_eq!(refused(push("0", "k", bad).query_async(&mut c).await), ttl, "key_ttl {bad:?}");
+    }
+    let queued: u64 = c.xlen(keys.overflow()).await.unwrap();
+    assert_eq!(queued, 0, "nothing refused was queued");
+    // Without a key, key_ttl_ms is unused; a delay of 0 runs now, 10 later.
+    let now: Vec<String> = push("0", "", "x").query_async(&mut c).await.unwrap();
+    assert_eq!(now[1], "new");
+    let later: Vec<String> = push("10", "k2", "5000").query_async(&mut c).await.unwrap();
+    assert_eq!(later[1], "delayed");
+    let queued: u64 = c.xlen(keys.overflow()).await.unwrap();
+    let delayed: u64 = c.zcard(keys.delayed()).await.unwrap();
+    assert_eq!((queued, delayed), (1, 1));
+}
+
+#[tokio::test]
 async fn a_queue_without_settings_and_a_protocol_mismatch_are_explained() {
     let url = redis_url();
     let queue = fresh_queue("noqueue");
