@@ -167,6 +167,18 @@ async fn a_worker_serving_one_partition_registers_and_runs_only_there() {
 }
 
 #[tokio::test]
+async fn a_worker_reports_the_partitions_it_serves() {
+    // Worker::partitions is what the test harness waits on for registration, partition by
+    // partition: every partition of the queue by default, else the ones listed, as listed.
+    let (url, queue, _keys) = partitioned("partlist").await;
+    let handler = |_job: Job| async { Ok::<_, HandlerError>(()) };
+    let all = Worker::new(config(&url, &queue, "a"), handler).await.unwrap();
+    assert_eq!(all.partitions(), [0, 1, 2]);
+    let some = Worker::new(config(&url, &queue, "b").serve_partitions([2, 1]), handler).await.unwrap();
+    assert_eq!(some.partitions(), [2, 1]);
+}
+
+#[tokio::test]
 async fn serving_a_partition_the_queue_does_not_have_is_refused_at_start() {
     let (url, queue, _keys) = partitioned("partbad").await;
     let handler = |_job: Job| async { Ok::<_, HandlerError>(()) };
