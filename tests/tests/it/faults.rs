@@ -31,6 +31,18 @@ pub(crate) const FAST: &[&str] = &[
     "2s",
 ];
 
+/// FAST with each `(flag, value)` set: a flag FAST has takes the new value, another is added.
+pub(crate) fn fast_and(changes: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+    let mut args = FAST.to_vec();
+    for &(flag, value) in changes {
+        match args.iter().position(|a| *a == flag) {
+            Some(at) => args[at + 1] = value,
+            None => args.extend([flag, value]),
+        }
+    }
+    args
+}
+
 pub(crate) fn keys_of(queue: &str) -> Keys {
     Keys::with_default_prefix(&QueueName::new(queue).unwrap())
 }

@@ -2,7 +2,7 @@
 //! concurrency for the process, drains every partition on the one shutdown, and labels its
 //! gauges by partition only when the queue has more than one.
 
-use crate::faults::wait_workers;
+use crate::faults::{fast_and, wait_workers};
 use crate::{config, config_with, recording, wait_runs};
 use homing_core::metrics::WORKERS_ALIVE;
 use homing_core::scripts::{self, InitMode, PushArgs};
@@ -486,18 +486,7 @@ async fn reap_requeues_a_dead_workers_inbox_in_its_own_partition() {
     let (url, queue, keys) = partitioned_with("partreap", &settings).await;
     let part = keys.partition(K);
     let record = record_file("partreap");
-    let flags = [
-        "--heartbeat-interval",
-        "100ms",
-        "--liveness-ttl",
-        "500ms",
-        "--idle-block",
-        "200ms",
-        "--maintenance-interval",
-        "50ms",
-        "--concurrency",
-        "1",
-    ];
+    let flags = fast_and(&[("--concurrency", "1")]);
     let a = WorkerProcess::start(&url, &queue, "a", &record, &flags);
     let a_id = wait_workers(&url, &part, 1).await.remove(0);
     let session = session_in(K, "reap");

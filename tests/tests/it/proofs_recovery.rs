@@ -2,7 +2,7 @@
 //! reap bumps, the backoff cap and jitter, steal's max_wait floor, and the drain hand-back at
 //! SIGTERM. Script-level where the scripts decide; real processes where a signal does.
 
-use crate::faults::{keys_of, live_workers, wait_settled, wait_workers};
+use crate::faults::{fast_and, keys_of, live_workers, wait_settled, wait_workers};
 use crate::{config_with, setup};
 use homing_client::{Producer, Route};
 use homing_core::scripts::{self, Failure, PushArgs};
@@ -216,22 +216,13 @@ async fn sigterm_hands_unstarted_inbox_jobs_to_others_at_once_not_at_leave() {
     let keys = keys_of(&queue);
     let record = record_file("drainnow");
     // max_wait 60 s: only the hand-back can move the queued jobs within this test.
-    let flags = [
-        "--heartbeat-interval",
-        "100ms",
-        "--liveness-ttl",
-        "500ms",
-        "--idle-block",
-        "200ms",
-        "--maintenance-interval",
-        "50ms",
-        "--concurrency",
-        "1",
-        "--max-waiting",
-        "5",
-        "--max-wait",
-        "60s",
-    ];
+    // FAST's 2 s visibility_timeout put back to the default: only the hand-back may move jobs.
+    let flags = fast_and(&[
+        ("--concurrency", "1"),
+        ("--max-waiting", "5"),
+        ("--max-wait", "60s"),
+        ("--visibility-timeout", "30s"),
+    ]);
     let mut a = WorkerProcess::start(&url, &queue, "ha", &record, &flags);
     let a_id = wait_workers(&url, &keys, 1).await.remove(0);
     let producer = Producer::connect(&url, &queue).await.unwrap();
