@@ -1,7 +1,7 @@
 //! Deploy safety (issue 9): SIGTERM and Redis outages run nothing twice. Real `homing worker`
 //! processes and real Redis servers; each test ends with the invariant checker.
 
-use crate::faults::{keys_of, live_workers, wait_settled, wait_workers, FAST};
+use crate::faults::{fast_and, keys_of, live_workers, wait_settled, wait_workers, FAST};
 use homing_client::Producer;
 use homing_tests::invariants::{assert_settled, Attempts, Gaps};
 use homing_tests::{conn, fresh_queue, read_record, read_starts, record_file, redis_url, wait_for, WorkerProcess};
@@ -9,12 +9,8 @@ use redis::AsyncCommands;
 use std::time::{Duration, Instant};
 
 /// FAST with another `--shutdown-grace` and `--visibility-timeout`.
-fn fast_with(grace: &str, visibility: &str) -> Vec<&'static str> {
-    let mut args: Vec<&'static str> = FAST.to_vec();
-    let vt = args.iter().position(|a| *a == "--visibility-timeout").unwrap();
-    args[vt + 1] = Box::leak(visibility.to_string().into_boxed_str());
-    args.extend(["--shutdown-grace", Box::leak(grace.to_string().into_boxed_str())]);
-    args
+fn fast_with<'a>(grace: &'a str, visibility: &'a str) -> Vec<&'a str> {
+    fast_and(&[("--visibility-timeout", visibility), ("--shutdown-grace", grace)])
 }
 
 /// Waits until `job` has started somewhere; returns the name of the worker that started it.
@@ -133,9 +129,7 @@ async fn a_redis_outage_longer_than_liveness_ttl_reaps_no_live_worker_and_reruns
     let keys = keys_of(&queue);
     let record = record_file("outage");
     // FAST with liveness_ttl 1 s: the grace after the outage is what keeps `ob` alive below.
-    let mut flags: Vec<&str> = FAST.to_vec();
-    let at = flags.iter().position(|f| *f == "--liveness-ttl").unwrap();
-    flags[at + 1] = "1s";
+    let flags = fast_and(&[("--liveness-ttl", "1s")]);
     let a = WorkerProcess::start(&url, &queue, "oa", &record, &flags);
     wait_workers(&url, &keys, 1).await;
     let b = WorkerProcess::start(&url, &queue, "ob", &record, &flags);

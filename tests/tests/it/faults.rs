@@ -32,7 +32,7 @@ pub(crate) const FAST: &[&str] = &[
 ];
 
 /// FAST with each `(flag, value)` set: a flag FAST has takes the new value, another is added.
-pub(crate) fn fast_and(changes: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+pub(crate) fn fast_and<'a>(changes: &[(&'a str, &'a str)]) -> Vec<&'a str> {
     let mut args = FAST.to_vec();
     for &(flag, value) in changes {
         match args.iter().position(|a| *a == flag) {

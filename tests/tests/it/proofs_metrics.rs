@@ -2,7 +2,7 @@
 //! producer's counters through an in-process recorder, the worker's through a real `homing
 //! worker` process's `/metrics`, read series by series (never by line prefix).
 
-use crate::faults::{keys_of, wait_workers};
+use crate::faults::{fast_and, keys_of, wait_workers};
 use homing_client::{Producer, PushOptions, Route, SpillReason};
 use homing_core::metrics::*;
 use homing_core::{scripts, Keys, QueueSettings};
@@ -113,22 +113,13 @@ async fn a_workers_metrics_count_each_event_exactly() {
     let record = record_file("workermetrics");
     let port = homing_tests::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let flags = [
-        "--heartbeat-interval",
-        "100ms",
-        "--liveness-ttl",
-        "500ms",
-        "--idle-block",
-        "200ms",
-        "--maintenance-interval",
-        "50ms",
-        "--max-wait",
-        "3s",
-        "--visibility-timeout",
-        "4s",
-        "--metrics-addr",
-        &addr,
-    ];
+    // FAST at the worker's default concurrency, with a longer max_wait and visibility timeout.
+    let flags = fast_and(&[
+        ("--concurrency", "8"),
+        ("--max-wait", "3s"),
+        ("--visibility-timeout", "4s"),
+        ("--metrics-addr", &addr),
+    ]);
     let _m = WorkerProcess::start(&url, &queue, "m", &record, &flags);
     let m_id = wait_workers(&url, &keys, 1).await.remove(0);
     let mut c = conn(&url).await;
