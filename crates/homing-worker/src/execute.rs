@@ -93,7 +93,8 @@ async fn run_job<H: Handler>(ctx: Arc<Ctx<H>>, source: Source, entry_id: String,
 
 async fn call_handler<H: Handler>(ctx: &Arc<Ctx<H>>, job: Job) -> Result<Vec<u8>, HandlerError> {
     let c = ctx.clone();
-    let mut task = AbortOnDrop(tokio::spawn(async move { c.handler.handle(job).await }));
+    // Boxed, as fetch.rs boxes the job's task: the handler's future may be large.
+    let mut task = AbortOnDrop(tokio::spawn(Box::pin(async move { c.handler.handle(job).await })));
     let limit = ctx.config.job_timeout;
     match tokio::time::timeout(limit, &mut task.0).await {
         Ok(Ok(result)) => result,

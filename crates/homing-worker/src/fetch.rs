@@ -94,7 +94,11 @@ pub(crate) async fn run<H: Handler>(ctx: Arc<Ctx<H>>, mut stop: watch::Receiver<
                         Some(p) => p,
                         None => slots.clone().acquire_owned().await.expect("the semaphore is never closed"),
                     };
-                    tasks.spawn(execute::run(ctx.clone(), in_flight, entry, permit).instrument(ctx.span.clone()));
+                    // Boxed: tokio copies a task's future into the task when it spawns and its
+                    // stage when it ends, so a large future costs a memcpy of its size twice per
+                    // job; boxed, the task holds a pointer (ARCHITECTURE.md, "Throughput levers").
+                    let job = Box::pin(execute::run(ctx.clone(), in_flight, entry, permit));
+                    tasks.spawn(job.instrument(ctx.span.clone()));
                 }
             }
             Err(e) => {
