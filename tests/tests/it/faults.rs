@@ -385,8 +385,9 @@ async fn behind_a_slow_owner_a_job_moves_after_max_wait() {
     assert!(run.at < long_run.at + Duration::from_secs(3), "started before the owner could have taken it");
     let pin: Option<String> = conn(&url).await.get(keys.pin("s")).await.unwrap();
     assert!(pin.is_some_and(|p| p.starts_with(&format!("{owner}-"))), "the slow owner keeps its pin");
-    // Not before max_wait (300 ms), and within 2 x max_wait + 1 s.
-    assert!(run.at - pushed_at >= Duration::from_millis(300), "moved after {:?}, before max_wait", run.at - pushed_at);
+    // Not before max_wait (300 ms), and within 2 x max_wait + 1 s. Redis stamps an entry and
+    // reads its clock in whole milliseconds, so a job may move up to 1 ms short of 300 by ours.
+    assert!(run.at - pushed_at >= Duration::from_millis(299), "moved after {:?}, before max_wait", run.at - pushed_at);
     assert!(run.at - queued_at <= Duration::from_millis(1600), "moved after {:?}", run.at - queued_at);
     a.stop();
     b.stop();

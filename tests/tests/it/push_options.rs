@@ -49,7 +49,8 @@ async fn a_delayed_job_does_not_start_before_its_delay() {
     })
     .await;
     let waited = run.at - before;
-    assert!(waited >= Duration::from_millis(600), "started after {waited:?}");
+    // Redis's clock counts whole milliseconds, so the due time may fall up to 1 ms short of ours.
+    assert!(waited >= Duration::from_millis(599), "started after {waited:?}");
     assert!(waited <= Duration::from_millis(2 * 600 + 1000), "started after {waited:?}");
     w.stop();
 }
