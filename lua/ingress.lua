@@ -29,6 +29,8 @@ local KEY_TTL_MS = 86400000
 local batch = redis.call('LRANGE', KEYS[2], -limit, -1)
 if #batch == 0 then return {0, 0, 0} end
 local now = homing_now()
+-- Every write of this script to an inbox or the overflow is a route's: it may count their lengths.
+homing_lengths = {}
 
 -- True when the first byte announces a MessagePack map (fixmap, map 16, map 32): then a decode
 -- error is the reason to report, not a cue to try JSON.

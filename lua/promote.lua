@@ -16,6 +16,8 @@ local limit = homing_limit(ARGV[1])
 
 local Q = homing_base(KEYS[1])
 local now = homing_now()
+-- Every write of this script to an inbox or the overflow is a route's: it may count their lengths.
+homing_lengths = {}
 local delayed = Q .. ':delayed'
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', '(' .. now, 'LIMIT', 0, limit)
 -- Every member is decoded before the first write.

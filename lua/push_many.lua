@@ -31,6 +31,8 @@ for i, a in ipairs(jobs) do
   checked[i] = {job, key_ttl_ms, delay_ms}
 end
 local Q, now = homing_base(KEYS[1]), homing_now()
+-- Every write of this script to an inbox or the overflow is a route's: it may count their lengths.
+homing_lengths = {}
 local out = {}
 for _, c in ipairs(checked) do
   if c[1] then

@@ -32,6 +32,25 @@ end
 -- per owner instead of once per job.
 local homing_owners = {}
 
+-- The inbox and overflow lengths this call has read, kept current by its own routes' XADDs:
+-- a call of many routes asks XLEN once per stream, not twice per job (ARCHITECTURE.md,
+-- "Throughput levers"). Off (nil) unless a script turns it on with `homing_lengths = {}`, which
+-- only one whose every write to an inbox or the overflow is a route's may do (push_many,
+-- ingress, promote); one that also deletes or moves entries asks XLEN each time.
+local homing_lengths = nil
+local function homing_xlen(stream)
+  if not homing_lengths then return redis.call('XLEN', stream) end
+  local n = homing_lengths[stream]
+  if not n then
+    n = redis.call('XLEN', stream)
+    homing_lengths[stream] = n
+  end
+  return n
+end
+local function homing_grew(stream)
+  if homing_lengths and homing_lengths[stream] then homing_lengths[stream] = homing_lengths[stream] + 1 end
+end
+
 local function homing_route(Q, cfg, now, session, fields)
   local overflow = Q .. ':overflow'
   if cfg.affinity == 'off' then
@@ -58,7 +77,7 @@ local function homing_route(Q, cfg, now, session, fields)
       inbox = Q .. ':inbox:' .. owner
       local capacity = known.capacity
       -- Behind the owner: the jobs past its free slots (XLEN counts running ones too).
-      local behind = redis.call('XLEN', inbox) - capacity
+      local behind = homing_xlen(inbox) - capacity
       -- A busy owner spills only when both hold: max_waiting jobs wait behind it (absolute),
       -- and no more wait in the overflow (relative), so the job would not start later
       -- elsewhere. The overflow's XLEN also counts its running jobs and the one acked entry
@@ -66,7 +85,7 @@ local function homing_route(Q, cfg, now, session, fields)
       -- waits behind the overflow and then runs cold).
       if capacity == 0 then
         route = 'spill:busy'
-      elseif behind >= cfg.max_waiting and behind >= redis.call('XLEN', overflow) then
+      elseif behind >= cfg.max_waiting and behind >= homing_xlen(overflow) then
         route = 'spill:busy'
       else
         route = 'hit'
@@ -85,6 +104,7 @@ local function homing_route(Q, cfg, now, session, fields)
   table.insert(fields, route)
   if route == 'hit' then
     redis.call('XADD', inbox, '*', unpack(fields))
+    homing_grew(inbox)
     homing_ring(inbox, 1)
     -- Steal looks at this inbox once the job may have waited max_wait (NX: keep the oldest).
     if not homing_owners[owner].waiting then
@@ -94,6 +114,7 @@ local function homing_route(Q, cfg, now, session, fields)
     redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   else
     homing_add_overflow(overflow, fields)
+    homing_grew(overflow)
   end
   return route
 end
