@@ -50,13 +50,19 @@ end
 local function homing_grew(stream)
   if homing_lengths and homing_lengths[stream] then homing_lengths[stream] = homing_lengths[stream] + 1 end
 end
+-- Every route to the overflow (off, shadow, a spill) goes through here, so its length stays
+-- counted.
+local function homing_route_overflow(overflow, fields)
+  homing_add_overflow(overflow, fields)
+  homing_grew(overflow)
+end
 
 local function homing_route(Q, cfg, now, session, fields)
   local overflow = Q .. ':overflow'
   if cfg.affinity == 'off' then
     table.insert(fields, 'route')
     table.insert(fields, 'off')
-    homing_add_overflow(overflow, fields)
+    homing_route_overflow(overflow, fields)
     return 'off'
   end
   local pin = Q .. ':pin:' .. session
@@ -97,7 +103,7 @@ local function homing_route(Q, cfg, now, session, fields)
     if route == 'hit' then word = 'shadow:hit' end
     table.insert(fields, 'route')
     table.insert(fields, word)
-    homing_add_overflow(overflow, fields)
+    homing_route_overflow(overflow, fields)
     return word
   end
   table.insert(fields, 'route')
@@ -113,8 +119,7 @@ local function homing_route(Q, cfg, now, session, fields)
     end
     redis.call('PEXPIRE', pin, cfg.pin_ttl_ms)
   else
-    homing_add_overflow(overflow, fields)
-    homing_grew(overflow)
+    homing_route_overflow(overflow, fields)
   end
   return route
 end

@@ -357,6 +357,39 @@ async fn push_many_routes_many_jobs_to_the_same_owners_exactly_as_push() {
     assert_eq!(routes_to_owners(true, &sessions).await, (want, true, 0), "one push_many");
 }
 
+/// The route words of four jobs of a session whose owner `wa` (capacity 1) has three jobs in
+/// its inbox, with affinity shadow and max_waiting 1: each job goes to the overflow, so its line
+/// grows by one per job while the owner's stays two behind.
+async fn shadow_routes_behind_a_full_inbox(batched: bool) -> Vec<String> {
+    let url = redis_url();
+    let keys = Keys::new("homing", &QueueName::new(fresh_queue("shadowline")).unwrap()).unwrap();
+    let mut c = conn(&url).await;
+    let settings =
+        QueueSettings { affinity: homing_core::AffinityMode::Shadow, max_waiting: 1, ..QueueSettings::default() };
+    scripts::init(&mut c, &keys, scripts::InitMode::Create, &settings).await.unwrap();
+    scripts::heartbeat(&mut c, &keys, "wa", Duration::from_secs(60), 1).await.unwrap();
+    create_groups(&mut c, &[keys.overflow(), keys.inbox("wa")]).await;
+    let _: () = c.set(keys.pin("s"), "wa").await.unwrap();
+    for _ in 0..3 {
+        let _: String = c.xadd(keys.inbox("wa"), "*", &[("id", "queued")]).await.unwrap();
+    }
+    let ids: Vec<JobId> = (0..4).map(|_| JobId::new()).collect();
+    let list: Vec<PushArgs> = ids.iter().map(|id| PushArgs::now(id, "s", b"x")).collect();
+    let results = push_each_or_many(&mut c, &keys, &list, batched).await;
+    results.into_iter().map(|r| r.unwrap().route.to_string()).collect()
+}
+
+/// In a call of many routes the overflow's length is counted, not asked again: a shadow route
+/// adds to the overflow too, and the fourth job finds the overflow (3) longer than the owner's
+/// line (2), a would-be hit, in push_many as with one push per job.
+#[tokio::test]
+async fn push_many_counts_the_overflow_a_shadow_route_adds_to() {
+    let want: Vec<String> =
+        ["shadow:miss", "shadow:miss", "shadow:miss", "shadow:hit"].into_iter().map(String::from).collect();
+    assert_eq!(shadow_routes_behind_a_full_inbox(false).await, want, "one push per job");
+    assert_eq!(shadow_routes_behind_a_full_inbox(true).await, want, "one push_many");
+}
+
 /// A busy worker claims a job for every free slot in one fetch: eight queued jobs and
 /// concurrency 8 take one fetch call of two stream reads (its empty inbox, read first on the
 /// first fetch, then the overflow for all eight), not one fetch per job.
